@@ -1,0 +1,5 @@
+"""The ``nettrain`` command."""
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,494 @@
+"""Batch sources for data that is read while training: datasets, loaders, iterables, generators.
+
+Each class follows the :class:`~nettrain.data.batching.BatchSource` protocol and converts every
+batch with the same rules as in-memory data (:mod:`nettrain.data.convert`), so the engine sees
+``{port: tensor}`` batches whatever the form. Batches are produced on the CPU
+(``on_device = False``); the engine moves them.
+
+* :class:`DatasetSource`: a map-style dataset (``__len__`` and ``__getitem__``), read in the
+  order :func:`~nettrain.data.batching.round_permutation` gives, so its batches equal those of
+  the same data held in memory.
+* :class:`BatchIterableSource`: a ``DataLoader`` or any iterable of batches; a round is one pass
+  in the iterable's own order and batch size. A one-shot iterator (a generator object) gives one
+  pass; later rounds are empty, and the engine stops with reason ``"data_exhausted"``.
+* :class:`GeneratorSource`: a function ``f(batch_size=..., round=...)`` returning one batch.
+
+``sample`` never disturbs round 1: a map-style dataset is read by index; a stream's first batch
+is kept, and the pass that ``sample`` started is the pass round 1 continues.
+
+Example:
+    >>> import torch
+    >>> def make(batch_size, round):
+    ...     x = torch.full((batch_size, 2), float(round))
+    ...     return x, x.sum(dim=1)
+    >>> source = GeneratorSource(make, round_length=10)
+    >>> source.batches_per_round(4)
+    3
+    >>> [b["input"][0, 0].item() for b in source.round_batches(2, 4)]
+    [2.0, 2.0, 2.0]
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, cast
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..errors import NetTrainError, describe
+from .batching import round_permutation
+from .convert import Spec, batch_spec, collate_examples, format_spec, to_batch
+from .table import Batch
+
+__all__ = ["BatchIterableSource", "DatasetSource", "GeneratorSource"]
+
+
+def _relocated(error: NetTrainError, where: str, index: int | None = None) -> NetTrainError:
+    """The same error, saying which batch of the stream it was found in."""
+    return NetTrainError(
+        error.argument,
+        f"{error.problem} {where}",
+        index=error.index if index is None else index,
+        expected=error.expected,
+        received=error.received,
+        hint=error.hint,
+    )
+
+
+def _head(batch: Batch, size: int) -> Batch:
+    return {name: column[:size] for name, column in batch.items()}
+
+
+class DatasetSource:
+    """A map-style dataset read in the same order as in-memory data.
+
+    Round r visits the indices of ``round_permutation(seed, r, len(dataset))`` in slices of
+    ``batch_size``; each slice's items are read with ``dataset[i]`` and collated with the
+    in-memory rules. Items may be ``(input, target)`` pairs, ``{port: value}`` dicts, or bare
+    values and 1-tuples (column ``input``).
+
+    Args:
+        dataset: any object with ``__len__`` and ``__getitem__``.
+        seed: the seed of the data order.
+        float_dtype: the dtype floating values become.
+        argument: the argument name for error messages.
+        form: the form name to report.
+
+    Raises:
+        NetTrainError: an empty dataset; while reading, items that are not data, ragged, raw or
+            non-finite, or that differ in ports, shapes or dtypes from item 0 (with the dataset
+            index of the item).
+
+    Example:
+        >>> import torch
+        >>> items = [(torch.tensor([float(i)]), i % 2) for i in range(5)]
+        >>> source = DatasetSource(items, seed=7)
+        >>> source.names, source.batches_per_round(2)
+        (('input', 'target'), 3)
+        >>> sorted(int(i) for b in source.round_batches(1, 2) for i in b["input"][:, 0])
+        [0, 1, 2, 3, 4]
+    """
+
+    on_device = False
+
+    def __init__(
+        self,
+        dataset: Any,
+        seed: int,
+        *,
+        float_dtype: torch.dtype = torch.float32,
+        argument: str = "data",
+        form: str = "dataset",
+    ) -> None:
+        self.dataset = dataset
+        self.seed = seed
+        self.form = form
+        self.float_dtype = float_dtype
+        self.argument = argument
+        size = len(dataset)
+        if size == 0:
+            raise NetTrainError(
+                argument,
+                "is an empty dataset",
+                expected="at least one example",
+                received="len(dataset) == 0",
+            )
+        self.num_examples: int | None = size
+        self._size = size
+        self._reference: Spec | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._spec())
+
+    @names.setter
+    def names(self, value: tuple[str, ...]) -> None:  # pragma: no cover - protocol requires it
+        raise AttributeError("names are read from the data")
+
+    def batches_per_round(self, batch_size: int) -> int:
+        return math.ceil(self._size / batch_size)
+
+    def permutation(self, round: int) -> torch.Tensor:
+        """Round ``round``'s example order: the same as for in-memory data with this seed."""
+        return round_permutation(self.seed, round, self._size)
+
+    def round_batches(self, round: int, batch_size: int, start: int = 0) -> Iterator[Batch]:
+        order = self.permutation(round).tolist()
+        for begin in range(start * batch_size, self._size, batch_size):
+            yield self._read(order[begin : begin + batch_size])
+
+    def sample(self, batch_size: int) -> Batch:
+        """The first ``batch_size`` items, like in-memory data (reading never shifts a round)."""
+        return self._read(list(range(min(batch_size, self._size))))
+
+    def _spec(self) -> Spec:
+        if self._reference is None:
+            self._reference = batch_spec(self._collate([0]))
+        return self._reference
+
+    def _collate(self, indices: list[int]) -> Batch:
+        items = [self.dataset[i] for i in indices]
+        try:
+            columns, _ = collate_examples(
+                items, float_dtype=self.float_dtype, argument=self.argument, single_items=True
+            )
+        except NetTrainError as error:
+            # The collated error counts within the batch; the user needs the dataset index.
+            index = None if error.index is None else indices[error.index]
+            raise _relocated(error, "(while reading the dataset)", index) from None
+        return columns
+
+    def _read(self, indices: list[int]) -> Batch:
+        batch = self._collate(indices)
+        reference = self._spec()
+        spec = batch_spec(batch)
+        if spec != reference:
+            raise NetTrainError(
+                self.argument,
+                "holds an item unlike item 0 (ports, example shapes or dtypes differ)",
+                index=indices[0],
+                expected=format_spec(reference),
+                received=format_spec(spec),
+                hint="make every item of the dataset the same shape and type",
+            )
+        return batch
+
+
+class BatchIterableSource:
+    """A ``DataLoader`` or any other iterable whose elements are batches.
+
+    A round is one pass, in the iterable's own order and batch sizes (``batch_size`` is
+    ignored). Each batch may be in any in-memory form (``(xs, ys)``, ``[xs, ys]`` as default
+    collate makes it, pairs, ``{port: column}``, rows) or a bare tensor (column ``input``).
+    Every batch must have the first batch's ports and dtypes (example shapes may change, as
+    with per-batch padding).
+
+    A one-shot iterator (``iter(x) is x``, e.g. a generator object) gives one pass in all: once
+    it is exhausted, ``round_batches`` yields nothing.
+
+    Args:
+        iterable: the batches.
+        float_dtype: the dtype floating values become.
+        argument: the argument name for error messages.
+        form: the form name to report ("data_loader" or "iterable").
+
+    Raises:
+        NetTrainError: while reading, a batch that is not data (with the round and batch
+            number), or whose ports or dtypes differ from the first batch's; an iterable with no
+            batches.
+
+    Example:
+        >>> import torch
+        >>> def batches():
+        ...     for k in range(3):
+        ...         yield torch.full((2, 1), float(k)), torch.tensor([k, k])
+        >>> source = BatchIterableSource(batches())
+        >>> source.sample(1)["target"].tolist()
+        [0]
+        >>> [b["target"].tolist() for b in source.round_batches(1, 64)]
+        [[0, 0], [1, 1], [2, 2]]
+        >>> list(source.round_batches(2, 64))
+        []
+    """
+
+    on_device = False
+
+    def __init__(
+        self,
+        iterable: Iterable[Any],
+        *,
+        float_dtype: torch.dtype = torch.float32,
+        argument: str = "data",
+        form: str = "iterable",
+    ) -> None:
+        self.iterable = iterable
+        self.form = form
+        self.float_dtype = float_dtype
+        self.argument = argument
+        # Checking isinstance, not calling iter(): iter() on a DataLoader may start workers.
+        self.one_shot = isinstance(iterable, Iterator)
+        self.num_examples: int | None = _loader_examples(iterable)
+        self._first: Batch | None = None  # the first batch ever read: sample() and names
+        self._first_raw: Any = None
+        self._pending: Iterator[Any] | None = None  # the pass sample() started
+        self._exhausted = False
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._peek())
+
+    @names.setter
+    def names(self, value: tuple[str, ...]) -> None:  # pragma: no cover - protocol requires it
+        raise AttributeError("names are read from the data")
+
+    def batches_per_round(self, batch_size: int) -> int | None:
+        """``len(iterable)`` when it has one, else None."""
+        try:
+            return len(self.iterable)  # type: ignore[arg-type]
+        except TypeError:
+            return None
+
+    def round_batches(self, round: int, batch_size: int, start: int = 0) -> Iterator[Batch]:
+        if self._exhausted:
+            return
+        batches: Iterator[Any]
+        if self._pending is not None:
+            # Continue the pass sample() began, so that reading the first batch shifted nothing.
+            batches = itertools.chain([self._first_raw], self._pending)
+            self._pending = None
+        else:
+            batches = self._open()
+        for index, raw in enumerate(batches):
+            if index >= start:
+                yield self._convert(raw, round, index)
+            elif self._first is None:
+                self._convert(raw, round, index)  # keep a first batch, or sample() would read on
+        if self.one_shot:
+            self._exhausted = True
+
+    def sample(self, batch_size: int) -> Batch:
+        """Up to ``batch_size`` examples of the first batch (read once, then kept)."""
+        return _head(self._peek(), batch_size)
+
+    def _peek(self) -> Batch:
+        if self._first is None:
+            if self._exhausted:
+                raise NetTrainError(
+                    self.argument,
+                    "is a one-shot iterator that has already been read to the end",
+                    expected="an iterable with batches left",
+                    received="an exhausted iterator",
+                    hint="pass a re-iterable such as a DataLoader, or a fresh iterator",
+                )
+            iterator = self._open()
+            try:
+                raw = next(iterator)
+            except StopIteration:
+                self._exhausted = self.one_shot
+                raise NetTrainError(
+                    self.argument,
+                    "is an iterable that yields no batches",
+                    expected="at least one batch",
+                    received=describe(self.iterable),
+                ) from None
+            self._first_raw = raw
+            self._pending = iterator
+            self._convert(raw, 1, 0)
+        assert self._first is not None
+        return self._first
+
+    def _open(self) -> Iterator[Any]:
+        """A new pass, or for a one-shot iterator the rest of its only pass."""
+        return cast(Iterator[Any], self.iterable) if self.one_shot else iter(self.iterable)
+
+    def _convert(self, raw: Any, round: int, index: int) -> Batch:
+        where = f"in batch {index + 1} of round {round}"
+        try:
+            batch = to_batch(raw, float_dtype=self.float_dtype, argument=self.argument)
+        except NetTrainError as error:
+            raise _relocated(error, where) from None
+        if self._first is None:
+            self._first = batch
+            return batch
+        reference, spec = batch_spec(self._first), batch_spec(batch)
+        if {k: v[1] for k, v in spec.items()} != {k: v[1] for k, v in reference.items()}:
+            raise NetTrainError(
+                self.argument,
+                f"has a batch unlike the first batch (ports or dtypes differ) {where}",
+                expected=format_spec(reference, shapes=False),
+                received=format_spec(spec, shapes=False),
+                hint="make every batch hold the same ports with the same dtypes",
+            )
+        return batch
+
+
+def _loader_examples(iterable: object) -> int | None:
+    """Examples per pass of a DataLoader over a sized dataset, else None (unknown)."""
+    if not isinstance(iterable, DataLoader) or iterable.batch_size is None:
+        return None
+    try:
+        size = len(iterable.dataset)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+    if iterable.drop_last:
+        return (size // iterable.batch_size) * iterable.batch_size
+    return size
+
+
+_KEYWORDS = ("batch_size", "round")
+
+
+def _generator_keywords(function: Callable[..., Any], argument: str) -> tuple[str, ...]:
+    """Which of batch_size and round the function takes, from its signature."""
+    if inspect.isgeneratorfunction(function):
+        raise NetTrainError(
+            argument,
+            "is a generator function (it yields), but a batch function must return one batch",
+            expected="f(batch_size=..., round=...) that returns a batch",
+            received=describe(function),
+            hint="pass the generator object f() to train on its batches once, or return, not yield",
+        )
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return _KEYWORDS  # no signature to read (a builtin): pass both
+    parameters = signature.parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return _KEYWORDS
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    keywords = tuple(k for k in _KEYWORDS if k in parameters and parameters[k].kind in named)
+    unfilled = [
+        p.name
+        for p in parameters.values()
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        and p.name not in keywords
+    ]
+    if unfilled:
+        raise NetTrainError(
+            argument,
+            f"is a function with parameters nettrain cannot fill: {', '.join(unfilled)}",
+            expected="f(batch_size=..., round=...) (either may be left out, or take **kwargs)",
+            received=f"{getattr(function, '__name__', 'function')}{signature}",
+            hint="name the parameters batch_size and round, or give the others defaults",
+        )
+    return keywords
+
+
+class GeneratorSource:
+    """A function that returns one batch per call: ``f(batch_size=B, round=r)``.
+
+    The function may take both keywords, only one, none, or ``**kwargs``. Each call returns a
+    batch in any in-memory form. By default one call is one round; with ``round_length=n``,
+    ``ceil(n / B)`` calls make a round. Every batch must have the first call's ports, example
+    shapes and dtypes.
+
+    Args:
+        function: the batch function.
+        round_length: examples per round, or None for one call per round.
+        float_dtype: the dtype floating values become.
+        argument: the argument name for error messages.
+
+    Raises:
+        NetTrainError: a function whose parameters cannot be filled, or a generator function
+            (one that yields); while training, a call (named by round and call number, both
+            counted from 1) returning non-data or a batch unlike the first call's.
+
+    Example:
+        >>> import torch
+        >>> calls = []
+        >>> def make(batch_size, round):
+        ...     calls.append((batch_size, round))
+        ...     return {"input": torch.zeros(batch_size, 3), "target": torch.zeros(batch_size)}
+        >>> source = GeneratorSource(make)
+        >>> source.batches_per_round(32), source.num_examples
+        (1, None)
+        >>> [b["input"].shape[0] for b in source.round_batches(1, 8)], calls
+        ([8], [(8, 1)])
+    """
+
+    on_device = False
+    form = "generator"
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        *,
+        round_length: int | None = None,
+        float_dtype: torch.dtype = torch.float32,
+        argument: str = "data",
+    ) -> None:
+        self.function = function
+        self.float_dtype = float_dtype
+        self.argument = argument
+        self.round_length = round_length
+        self.num_examples: int | None = round_length
+        self._keywords = _generator_keywords(function, argument)
+        self._first: Batch | None = None  # the first call's batch: the reference spec
+        self._replay: tuple[int, Batch] | None = None  # (batch size, batch) of sample()'s call
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        if self._first is None:
+            self.sample(1)
+        assert self._first is not None
+        return tuple(self._first)
+
+    @names.setter
+    def names(self, value: tuple[str, ...]) -> None:  # pragma: no cover - protocol requires it
+        raise AttributeError("names are read from the data")
+
+    def batches_per_round(self, batch_size: int) -> int:
+        if self.round_length is None:
+            return 1
+        return max(1, math.ceil(self.round_length / batch_size))
+
+    def round_batches(self, round: int, batch_size: int, start: int = 0) -> Iterator[Batch]:
+        # Skipped calls (resuming mid-round) are not made: a function of (batch_size, round)
+        # gives the same later batches either way, and a stateful one cannot be replayed anyway.
+        for call in range(start, self.batches_per_round(batch_size)):
+            if round == 1 and call == 0 and self._replay is not None:
+                size, batch = self._replay
+                self._replay = None
+                if size == batch_size:
+                    yield batch  # sample() already made round 1's first call
+                    continue
+            yield self._call(round, call, batch_size)
+
+    def sample(self, batch_size: int) -> Batch:
+        """A batch for shape inference; the first call is kept and replayed as round 1's first
+        batch when round 1 uses the same batch size, so sampling shifts nothing."""
+        if self._first is None:
+            batch = self._call(1, 0, batch_size)
+            self._replay = (batch_size, batch)
+            return batch
+        if len(next(iter(self._first.values()))) >= batch_size:
+            return _head(self._first, batch_size)
+        return self._call(1, 0, batch_size)
+
+    def _call(self, round: int, call: int, batch_size: int) -> Batch:
+        values = {"batch_size": batch_size, "round": round}
+        raw = self.function(**{k: values[k] for k in self._keywords})
+        where = f"in the batch from call {call + 1} of round {round}"
+        try:
+            batch = to_batch(raw, float_dtype=self.float_dtype, argument=self.argument)
+        except NetTrainError as error:
+            raise _relocated(error, where) from None
+        if self._first is None:
+            self._first = batch
+            return batch
+        reference, spec = batch_spec(self._first), batch_spec(batch)
+        if spec != reference:
+            raise NetTrainError(
+                self.argument,
+                f"generator call {call + 1} of round {round} returned a batch unlike the first "
+                "call's (ports, example shapes or dtypes differ)",
+                expected=format_spec(reference),
+                received=format_spec(spec),
+                hint="make the function return the same ports, shapes and dtypes on every call",
+            )
+        return batch

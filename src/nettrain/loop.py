@@ -1,0 +1,230 @@
+"""THE training loop. Read it top to bottom:
+
+    for each round:          (the order of round r is a function of (seed, r))
+        for each batch:      move batch -> step (forward, loss, backward, update) -> count
+            stop asked? time goal reached? time to check and report?
+        end of round: read the round's losses, check they are finite, report
+
+The per-batch body does no host-device synchronisation: losses stay on the device and are read
+when something reports (about every 2 s) and at the end of each round. Stopping, resuming and
+checkpointing only read and write the :class:`~nettrain.state.TrainState`.
+
+Example:
+    >>> import torch, torch.nn as nn
+    >>> from nettrain.data.batching import InMemorySource
+    >>> from nettrain.data.table import PortTable
+    >>> from nettrain.losses import resolve_loss
+    >>> from nettrain.optim import build_updater, parse_method
+    >>> from nettrain.state import TrainState
+    >>> from nettrain.step import make_step
+    >>> x = torch.randn(32, 3)
+    >>> table = PortTable({"input": x, "target": x.sum(1, keepdim=True)}, "pairs")
+    >>> net = nn.Linear(3, 1); updater = build_updater(net, parse_method("adam", 0.05))
+    >>> plan = resolve_loss("auto", net, ("input",), ("target",), table.columns)
+    >>> state = TrainState(net=net, updater=updater, seed=0, batch_size=8, max_rounds=30)
+    >>> run(state, LoopPlan(InMemorySource(table, 0), make_step(net, ("input",), plan, updater)))
+    >>> state.reason, state.round, state.round_losses[-1] < state.round_losses[0]
+    ('max_training_rounds', 30, True)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from . import events
+from .data.batching import BatchSource
+from .data.table import Batch
+from .state import TrainState
+from .step import Step
+
+__all__ = ["LoopPlan", "Observer", "live_properties", "run"]
+
+CHECK_SECONDS = 2.0  # how often losses are read for the divergence check without a reporter
+
+
+class Observer(Protocol):
+    """Something that watches training: a reporter or a history collector.
+
+    ``wants_batches`` asks for a call after every batch (this costs a sync per batch, so only
+    custom per-batch histories ask for it). ``interval`` is in seconds (None: rounds only).
+    """
+
+    wants_batches: bool
+    interval: float | None
+
+    def notify(self, event: str, live: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class LoopPlan:
+    """What the loop runs: data, the step, limits and observers. Nothing here changes in a run."""
+
+    data: BatchSource
+    step: Step
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    time_goal: float | None = None
+    observers: list[Observer] = field(default_factory=list)
+    stop_requested: Callable[[], bool] = lambda: False
+    on_round_end: Callable[[TrainState], None] | None = None
+    learning_rate: Callable[[], float] = lambda: float("nan")
+
+
+def _to_device(batch: Batch, device: torch.device) -> Batch:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _finite(values: list[float]) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+def _weights_finite(net: torch.nn.Module) -> bool:
+    params = [p.detach() for p in net.parameters()]
+    if not params:
+        return True
+    return bool(torch.isfinite(torch.stack(torch._foreach_norm(params))).all())
+
+
+def live_properties(state: TrainState, plan: LoopPlan, elapsed: float) -> dict[str, Any]:
+    """The live view of a run that reporters and histories receive (reads pending losses)."""
+    state.flush()
+    per_round = plan.data.batches_per_round(state.batch_size)
+    total = state.max_rounds * per_round if state.max_rounds and per_round else None
+    rate = state.absolute_batch / elapsed if elapsed > 0 else 0.0
+    remaining = (total - state.absolute_batch) / rate if total and rate > 0 else math.inf
+    fraction = state.absolute_batch / total if total else 0.0
+    if plan.time_goal is not None:
+        remaining = min(remaining, max(plan.time_goal - elapsed, 0.0))
+        fraction = max(fraction, min(elapsed / plan.time_goal, 1.0))
+    return {
+        "round": state.round,
+        "max_rounds": state.max_rounds,
+        "batch": state.batch_in_round,
+        "batches_per_round": per_round,
+        "absolute_batch": state.absolute_batch,
+        "examples_processed": state.examples_processed,
+        "batch_loss": state.batch_losses[-1] if state.batch_losses else math.nan,
+        "round_loss": state.current_round_loss()
+        if state.batch_in_round
+        else (state.round_losses[-1] if state.round_losses else math.nan),
+        "time_elapsed": elapsed,
+        "time_remaining": remaining,
+        "progress_fraction": fraction,
+        "batches_per_second": rate,
+        "examples_per_second": state.examples_processed / elapsed if elapsed > 0 else 0.0,
+        "learning_rate": plan.learning_rate(),
+        "net": state.net,
+    }
+
+
+def _notify(plan: LoopPlan, event: str, state: TrainState, elapsed: float) -> None:
+    if plan.observers:
+        live = live_properties(state, plan, elapsed)
+        for observer in plan.observers:
+            observer.notify(event, live)
+
+
+@dataclass
+class _Clock:
+    """The run's time: when it started, and when losses are next read (checked and reported)."""
+
+    read: Callable[[], float]
+    start: float
+    check_every: float
+    next_check: float
+
+    def elapsed(self) -> float:
+        return self.read() - self.start
+
+
+def _start_round(state: TrainState) -> bool:
+    if state.max_rounds is not None and state.round >= state.max_rounds:
+        state.reason = "max_training_rounds"
+        return False
+    state.round += 1
+    return True
+
+
+def _train_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> bool:
+    """Run the rest of the current round; True when it ran to its end."""
+    data, step = plan.data, plan.step
+    move = None if data.on_device else plan.device
+    per_batch = [o for o in plan.observers if o.wants_batches]
+    resumed_at = state.batch_in_round
+    for batch in data.round_batches(state.round, state.batch_size, state.batch_in_round):
+        if move is not None:
+            batch = _to_device(batch, move)
+        loss = step(batch)
+        examples = next(iter(batch.values())).shape[0]
+        state.pending.append(loss)
+        state.pending_sizes.append(examples)
+        state.record_batch_count(examples)
+        for observer in per_batch:
+            observer.notify(events.BATCH_COMPLETE, live_properties(state, plan, clock.elapsed()))
+        now = clock.read()
+        if plan.stop_requested():
+            state.reason = "stopped_by_user"
+            return False
+        if plan.time_goal is not None and now - clock.start >= plan.time_goal:
+            state.reason = "time_goal"
+            return False
+        if now >= clock.next_check:
+            clock.next_check = now + clock.check_every
+            if not _finite(state.flush()):
+                state.reason = "weights_diverged"
+                return False
+            _notify(plan, events.REPORT, state, now - clock.start)
+    if state.batch_in_round == 0 and resumed_at == 0:
+        state.round -= 1  # the stream gave nothing: this round never happened
+        state.reason = "data_exhausted"
+        return False
+    return True
+
+
+def _end_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> None:
+    loss = state.end_round()
+    if not (math.isfinite(loss) and _weights_finite(state.net)):
+        state.reason = "weights_diverged"
+        return
+    if plan.on_round_end is not None:
+        plan.on_round_end(state)
+    _notify(plan, events.ROUND_COMPLETE, state, clock.elapsed())
+
+
+def run(state: TrainState, plan: LoopPlan, clock: Callable[[], float] = time.perf_counter) -> None:
+    """Train until a limit, a stop request or divergence; record why in ``state.reason``.
+
+    Continues from wherever ``state`` is (a fresh state starts at round 1), so resuming a run
+    is: load the state, call ``run`` again.
+    """
+    intervals = [o.interval for o in plan.observers if o.interval is not None]
+    check_every = min([CHECK_SECONDS, *intervals])
+    now = clock()
+    timer = _Clock(clock, now - state.time_spent, check_every, now + check_every)
+    _notify(plan, events.TRAINING_STARTED, state, timer.elapsed())
+    try:
+        while state.reason is None:
+            if state.batch_in_round == 0 and not _start_round(state):
+                break
+            if _train_round(state, plan, timer):
+                _end_round(state, plan, timer)
+    except KeyboardInterrupt:
+        if plan.stop_requested():
+            raise  # a second Ctrl-C while the first is pending: the user means it
+        state.reason = "stopped_by_user"
+    state.time_spent = timer.elapsed()
+    if state.reason != "weights_diverged" and not _finite(state.flush()):
+        state.reason = "weights_diverged"
+    if state.reason != "max_training_rounds":
+        final = (
+            events.WEIGHTS_DIVERGED
+            if state.reason == "weights_diverged"
+            else (events.TRAINING_STOPPED)
+        )
+        _notify(plan, final, state, state.time_spent)
+    _notify(plan, events.TRAINING_COMPLETE, state, state.time_spent)

@@ -1,0 +1,583 @@
+"""Losses, and the automatic choice of loss (SPEC S1.4).
+
+Automatic rule, per output port:
+
+1. a net that returns a scalar, or a dict with a "loss" entry, is trained on that value;
+2. a net whose final layer is ``nn.Softmax`` (or whose output rows are probabilities), or integer
+   class targets: cross-entropy (index targets; probability targets when the targets are
+   probability vectors and the net ends in Softmax);
+3. a final ``nn.Sigmoid``, or boolean targets: binary cross-entropy;
+4. anything else: mean squared error.
+
+Numerically stable forms are used: when the net ends in ``nn.Softmax`` or ``nn.Sigmoid`` the
+loss is computed from the layer's *input* (the logits, captured by a forward hook), never as
+``log(softmax(x))``. The class dimension is the last one. Named losses ("cross_entropy",
+"binary_cross_entropy") likewise take logits unless the net ends in Softmax/Sigmoid.
+
+Example:
+    >>> import torch, torch.nn as nn
+    >>> net = nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=-1))
+    >>> batch = {"input": torch.randn(5, 4), "target": torch.tensor([0, 2, 1, 1, 0])}
+    >>> plan = resolve_loss("auto", net, ("input",), ("target",), batch)
+    >>> plan.describe()
+    {'output': {'loss': 'cross_entropy', 'target': 'target', 'weight': 1.0, 'from_logits': True}}
+    >>> loss = plan(plan.forward(net, ("input",), batch), batch)
+    >>> logits = net[0](batch["input"])
+    >>> torch.allclose(loss, nn.functional.cross_entropy(logits, batch["target"]))
+    True
+    >>> plan.close()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .errors import NetTrainError, describe, did_you_mean
+from .ports import output_ports
+
+__all__ = ["LOSS_NAMES", "LossPlan", "LossTerm", "TrainingNet", "resolve_loss"]
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+_ALIASES = {
+    "cross_entropy": "cross_entropy", "crossentropy": "cross_entropy", "ce": "cross_entropy",
+    "binary_cross_entropy": "binary_cross_entropy", "bce": "binary_cross_entropy",
+    "mean_squared": "mean_squared", "mean_squared_error": "mean_squared", "mse": "mean_squared",
+    "mean_absolute": "mean_absolute", "mean_absolute_error": "mean_absolute",
+    "mae": "mean_absolute", "l1": "mean_absolute",
+    "huber": "huber",
+}  # fmt: skip
+LOSS_NAMES = tuple(sorted(set(_ALIASES.values())))
+
+
+class LogitTap:
+    """Keeps the input of the net's final Softmax/Sigmoid layer from the latest forward pass."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.logits: Tensor | None = None
+        self.handle = module.register_forward_hook(self._hook)
+
+    def _hook(self, module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        self.logits = inputs[0]
+
+    def close(self) -> None:
+        self.handle.remove()
+        self.logits = None
+
+
+@dataclass
+class LossTerm:
+    """One output port's loss: ``weight * fn(output or logits, target)``.
+
+    Attributes:
+        output: the output port. target: the target column (None if the output is a loss).
+        name: the loss's name as recorded in results. weight: its weight in the total.
+        fn: mean-reduced loss. per_example: the same loss per example ([batch]), or None.
+        tap: captures logits when the net ends in Softmax/Sigmoid.
+        target_dtype: the dtype targets are converted to (None: as they are).
+    """
+
+    output: str
+    target: str | None
+    name: str
+    weight: float
+    fn: LossFn
+    per_example: LossFn | None
+    tap: LogitTap | None = None
+    target_dtype: torch.dtype | None = None
+    classes: int | None = None
+
+    def prediction(self, outputs: Mapping[str, Tensor]) -> Tensor:
+        tap = self.tap
+        return tap.logits if tap is not None and tap.logits is not None else outputs[self.output]
+
+    def target_of(self, batch: Mapping[str, Tensor]) -> Tensor:
+        if self.target is None:
+            return _NO_TARGET
+        t = batch[self.target]
+        return (
+            t
+            if self.target_dtype is None or t.dtype == self.target_dtype
+            else t.to(self.target_dtype)
+        )
+
+
+_NO_TARGET = torch.empty(0)
+
+
+def _per_row(loss: Tensor, batch: int) -> Tensor:
+    return loss.reshape(batch, -1).mean(1)
+
+
+def _ce_index(out: Tensor, t: Tensor) -> Tensor:
+    return F.cross_entropy(out.reshape(-1, out.shape[-1]), t.reshape(-1))
+
+
+def _ce_index_each(out: Tensor, t: Tensor) -> Tensor:
+    loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), t.reshape(-1), reduction="none")
+    return _per_row(loss, out.shape[0])
+
+
+def _ce_prob(out: Tensor, t: Tensor) -> Tensor:
+    return F.cross_entropy(out.reshape(-1, out.shape[-1]), t.reshape(-1, t.shape[-1]))
+
+
+def _ce_prob_each(out: Tensor, t: Tensor) -> Tensor:
+    loss = F.cross_entropy(
+        out.reshape(-1, out.shape[-1]), t.reshape(-1, t.shape[-1]), reduction="none"
+    )
+    return _per_row(loss, out.shape[0])
+
+
+def _nll_of_probs(out: Tensor, t: Tensor) -> Tensor:
+    # A net whose probabilities come from a functional softmax: no logits to be had.
+    return F.nll_loss(out.reshape(-1, out.shape[-1]).clamp_min(1e-12).log(), t.reshape(-1))
+
+
+def _nll_of_probs_each(out: Tensor, t: Tensor) -> Tensor:
+    logp = out.reshape(-1, out.shape[-1]).clamp_min(1e-12).log()
+    return _per_row(F.nll_loss(logp, t.reshape(-1), reduction="none"), out.shape[0])
+
+
+def _nll(out: Tensor, t: Tensor) -> Tensor:
+    return F.nll_loss(out.reshape(-1, out.shape[-1]), t.reshape(-1))
+
+
+def _nll_each(out: Tensor, t: Tensor) -> Tensor:
+    loss = F.nll_loss(out.reshape(-1, out.shape[-1]), t.reshape(-1), reduction="none")
+    return _per_row(loss, out.shape[0])
+
+
+def _bce(out: Tensor, t: Tensor) -> Tensor:
+    return F.binary_cross_entropy_with_logits(out, t.reshape(out.shape))
+
+
+def _bce_each(out: Tensor, t: Tensor) -> Tensor:
+    loss = F.binary_cross_entropy_with_logits(out, t.reshape(out.shape), reduction="none")
+    return _per_row(loss, out.shape[0])
+
+
+def _mse(out: Tensor, t: Tensor) -> Tensor:
+    return F.mse_loss(out, t.reshape(out.shape))
+
+
+def _mse_each(out: Tensor, t: Tensor) -> Tensor:
+    return _per_row(F.mse_loss(out, t.reshape(out.shape), reduction="none"), out.shape[0])
+
+
+def _mae(out: Tensor, t: Tensor) -> Tensor:
+    return F.l1_loss(out, t.reshape(out.shape))
+
+
+def _mae_each(out: Tensor, t: Tensor) -> Tensor:
+    return _per_row(F.l1_loss(out, t.reshape(out.shape), reduction="none"), out.shape[0])
+
+
+def _huber(out: Tensor, t: Tensor) -> Tensor:
+    return F.huber_loss(out, t.reshape(out.shape))
+
+
+def _huber_each(out: Tensor, t: Tensor) -> Tensor:
+    return _per_row(F.huber_loss(out, t.reshape(out.shape), reduction="none"), out.shape[0])
+
+
+def _mean_of(value: Tensor, unused: Tensor) -> Tensor:
+    return value.mean()
+
+
+def _each_of(value: Tensor, unused: Tensor) -> Tensor:
+    return value.reshape(value.shape[0], -1).mean(1) if value.ndim else value.reshape(1)
+
+
+def _final_layers(
+    net: nn.Module, forward: Callable[[], object]
+) -> tuple[object, dict[int, nn.Module]]:
+    """Run ``forward`` once, recording which leaf module produced each output tensor."""
+    produced: dict[int, nn.Module] = {}
+
+    def record(module: nn.Module, inputs: object, output: object) -> None:
+        if isinstance(output, Tensor):
+            produced[id(output)] = module
+
+    handles = [m.register_forward_hook(record) for m in net.modules() if not list(m.children())]
+    try:
+        output = forward()
+    finally:
+        for h in handles:
+            h.remove()
+    return output, produced
+
+
+def _is_probabilities(x: Tensor) -> bool:
+    if not x.is_floating_point() or x.ndim < 2 or x.shape[-1] < 2:
+        return False
+    with torch.no_grad():
+        sums = x.detach().sum(-1)
+        return bool((x >= 0).all() and torch.allclose(sums, torch.ones_like(sums), atol=1e-4))
+
+
+def _shape_error(port: str, out: Tensor, t: Tensor, loss: str) -> NetTrainError:
+    return NetTrainError(
+        "loss_function",
+        f"the {loss} loss cannot compare output port {port!r} with its target",
+        expected=f"a target with {out[0].numel()} value(s) per example like the output "
+        f"{tuple(out.shape[1:])}",
+        received=f"targets of shape {tuple(t.shape[1:])} per example",
+        hint="check the data's targets, the net's last layer, or give loss_function explicitly",
+    )
+
+
+def _class_term(
+    port: str,
+    target: str,
+    out: Tensor,
+    t: Tensor,
+    final: nn.Module | None,
+    name: str = "cross_entropy",
+) -> LossTerm:
+    classes = out.shape[-1]
+    if out.ndim < 1 or out.shape[:-1] != t.shape:
+        raise NetTrainError(
+            "loss_function",
+            f"cross-entropy with class-index targets needs one index per output row of {port!r}",
+            expected=f"targets of shape {tuple(out.shape[1:-1])} per example "
+            f"(the output has {classes} classes in its last dimension)",
+            received=f"targets of shape {tuple(t.shape[1:])} per example",
+        )
+    if isinstance(final, nn.Softmax):
+        return LossTerm(
+            port,
+            target,
+            name,
+            1.0,
+            _ce_index,
+            _ce_index_each,
+            LogitTap(final),
+            torch.int64,
+            classes,
+        )
+    if isinstance(final, nn.LogSoftmax):
+        return LossTerm(port, target, name, 1.0, _nll, _nll_each, None, torch.int64, classes)
+    if _is_probabilities(out):
+        return LossTerm(
+            port, target, name, 1.0, _nll_of_probs, _nll_of_probs_each, None, torch.int64, classes
+        )
+    return LossTerm(port, target, name, 1.0, _ce_index, _ce_index_each, None, torch.int64, classes)
+
+
+def _named_term(
+    name: str,
+    port: str,
+    target: str | None,
+    out: Tensor,
+    t: Tensor | None,
+    final: nn.Module | None,
+    float_dtype: torch.dtype,
+) -> LossTerm:
+    if target is None or t is None:
+        raise NetTrainError(
+            "loss_function",
+            f"the {name} loss needs a target for output port {port!r}, and the data has none",
+            expected=f"a target column for {port!r}",
+            received="no target column",
+        )
+    if name == "cross_entropy":
+        if not t.is_floating_point():
+            return _class_term(port, target, out, t, final)
+        if t.shape != out.shape:
+            raise _shape_error(port, out, t, name)
+        tap = LogitTap(final) if isinstance(final, nn.Softmax) else None
+        return LossTerm(port, target, name, 1.0, _ce_prob, _ce_prob_each, tap, float_dtype)
+    if out[0].numel() != t[0].numel():
+        raise _shape_error(port, out, t, name.replace("_", " "))
+    if name == "binary_cross_entropy":
+        tap = LogitTap(final) if isinstance(final, nn.Sigmoid) else None
+        return LossTerm(port, target, name, 1.0, _bce, _bce_each, tap, float_dtype)
+    table = {"mean_squared": (_mse, _mse_each), "mean_absolute": (_mae, _mae_each),
+             "huber": (_huber, _huber_each)}  # fmt: skip
+    fn, each = table[name]
+    return LossTerm(port, target, name, 1.0, fn, each, None, float_dtype)
+
+
+def _auto_term(
+    port: str,
+    target: str | None,
+    out: Tensor,
+    t: Tensor | None,
+    final: nn.Module | None,
+    float_dtype: torch.dtype,
+) -> LossTerm:
+    if target is None or t is None:
+        raise NetTrainError(
+            "data",
+            f"there is no target for the net's output port {port!r}",
+            expected=f"a target column (named 'target' for a single output, or {port!r})",
+            received="no matching column",
+            hint="add the targets to the data, or return a 'loss' output from the net",
+        )
+    if t.dtype == torch.bool or isinstance(final, nn.Sigmoid):
+        return _named_term("binary_cross_entropy", port, target, out, t, final, float_dtype)
+    if not t.is_floating_point() and not t.is_complex():
+        if out.ndim >= 2 and out.shape[-1] >= 2 and out.shape[:-1] == t.shape:
+            return _class_term(port, target, out, t, final)
+        return _named_term("mean_squared", port, target, out, t, final, float_dtype)
+    if isinstance(final, nn.Softmax | nn.LogSoftmax) and t.shape == out.shape:
+        return _named_term("cross_entropy", port, target, out, t, final, float_dtype)
+    return _named_term("mean_squared", port, target, out, t, final, float_dtype)
+
+
+def _custom_term(
+    spec: Callable[..., Tensor], port: str, target: str | None, float_dtype: torch.dtype
+) -> LossTerm:
+    label = (
+        type(spec).__name__ if isinstance(spec, nn.Module) else getattr(spec, "__name__", "custom")
+    )
+
+    def fn(out: Tensor, t: Tensor) -> Tensor:
+        value = spec(out, t) if target is not None else spec(out)
+        return value if value.ndim == 0 else value.mean()
+
+    def each(out: Tensor, t: Tensor) -> Tensor:
+        return torch.stack([fn(out[i : i + 1], t[i : i + 1]) for i in range(out.shape[0])])
+
+    return LossTerm(port, target, f"custom:{label}", 1.0, fn, each, None, None)
+
+
+def _split_weight(spec: object, where: str) -> tuple[object, float]:
+    if (
+        isinstance(spec, tuple)
+        and len(spec) == 2
+        and isinstance(spec[1], int | float)
+        and not isinstance(spec[1], bool)
+    ):
+        if not spec[1] >= 0:
+            raise NetTrainError(where, "a loss weight must be >= 0", received=repr(spec[1]))
+        return spec[0], float(spec[1])
+    return spec, 1.0
+
+
+@dataclass
+class LossPlan:
+    """The losses of every output port, summed with their weights.
+
+    Call it as ``plan(outputs, batch)`` with the net's named outputs; ``per_example`` gives one loss
+    per example; ``close()`` removes the forward hooks that capture logits.
+    """
+
+    terms: list[LossTerm]
+    output_is_loss: str | None = None
+    _fast: Callable[[Mapping[str, Tensor], Mapping[str, Tensor]], Tensor] | None = field(
+        default=None, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        if len(self.terms) == 1 and self.terms[0].weight == 1.0:
+            term = self.terms[0]
+            fn, tap, out_name, tgt = term.fn, term.tap, term.output, term.target
+            if tgt is not None and term.target_dtype is None and tap is None:
+                self._fast = lambda outputs, batch: fn(outputs[out_name], batch[tgt])
+            elif tgt is not None and tap is None:
+                self._fast = lambda outputs, batch: fn(outputs[out_name], term.target_of(batch))
+
+    def __call__(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        if self._fast is not None:
+            return self._fast(outputs, batch)
+        total: Tensor | None = None
+        for term in self.terms:
+            value = term.fn(term.prediction(outputs), term.target_of(batch))
+            if term.weight != 1.0:
+                value = value * term.weight
+            total = value if total is None else total + value
+        assert total is not None
+        return total
+
+    def per_term(
+        self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]
+    ) -> dict[str, Tensor]:
+        """Each output port's own (unweighted) loss."""
+        return {t.output: t.fn(t.prediction(outputs), t.target_of(batch)) for t in self.terms}
+
+    def per_example(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        """The weighted loss of every example in the batch, shape [batch]."""
+        total: Tensor | None = None
+        for term in self.terms:
+            assert term.per_example is not None
+            value = term.per_example(term.prediction(outputs), term.target_of(batch)) * term.weight
+            total = value if total is None else total + value
+        assert total is not None
+        return total
+
+    @staticmethod
+    def forward(
+        net: nn.Module, inputs: tuple[str, ...], batch: Mapping[str, Tensor]
+    ) -> dict[str, Tensor]:
+        """Run the net on a batch and name its outputs."""
+        return output_ports(net(*[batch[name] for name in inputs]))
+
+    def describe(self) -> dict[str, dict[str, object]]:
+        """The chosen loss per output port, for the results (JSON-able)."""
+        return {t.output: {"loss": t.name, "target": t.target, "weight": t.weight,
+                           "from_logits": t.tap is not None} for t in self.terms}  # fmt: skip
+
+    def close(self) -> None:
+        for term in self.terms:
+            if term.tap is not None:
+                term.tap.close()
+
+
+@dataclass
+class _Resolver:
+    """What the loss choice looks at: the net's named outputs, their final layers, the batch."""
+
+    outputs: dict[str, Tensor]
+    finals: dict[str, nn.Module | None]
+    targets: tuple[str, ...]
+    batch: Mapping[str, Tensor]
+    float_dtype: torch.dtype
+
+    def target_for(self, port: str) -> str | None:
+        if port in self.targets:
+            return port
+        if len(self.outputs) == 1 and len(self.targets) == 1:
+            return self.targets[0]
+        return None
+
+    def term(self, port: str, one: object, weight: float) -> LossTerm:
+        if isinstance(one, str) and one in self.outputs:
+            return LossTerm(one, None, "output_is_loss", weight, _mean_of, _each_of)
+        tgt = self.target_for(port)
+        t = self.batch[tgt] if tgt is not None else None
+        out, final, dtype = self.outputs[port], self.finals[port], self.float_dtype
+        key = one.lower().replace(" ", "_") if isinstance(one, str) else None
+        if one in ("auto", None):
+            term = _auto_term(port, tgt, out, t, final, dtype)
+        elif key in _ALIASES:
+            term = _named_term(_ALIASES[key], port, tgt, out, t, final, dtype)
+        elif isinstance(one, str):
+            raise NetTrainError(
+                "loss_function",
+                f"unknown loss {one!r}",
+                expected=f"a loss name ({', '.join(LOSS_NAMES)}) or an output port name "
+                f"({', '.join(self.outputs)})",
+                received=repr(one),
+                hint=did_you_mean(one, [*_ALIASES, *self.outputs]),
+            )
+        elif callable(one):
+            term = _custom_term(one, port, tgt, dtype)
+            if t is not None:
+                _check_custom(term, out, t)
+        else:
+            raise NetTrainError(
+                "loss_function",
+                "cannot use this as a loss",
+                expected='"auto", a loss name, an output port name, an nn.Module, a callable '
+                "(output, target) -> loss, (loss, weight) or a dict {port: loss}",
+                received=describe(one),
+            )
+        term.weight = weight
+        return term
+
+    def port_terms(self, spec: Mapping[object, object]) -> list[LossTerm]:
+        terms = []
+        for port, one in spec.items():
+            if port not in self.outputs:
+                raise NetTrainError(
+                    "loss_function",
+                    f"the net has no output port {port!r}",
+                    expected="one of " + ", ".join(repr(o) for o in self.outputs),
+                    received=repr(port),
+                    hint=did_you_mean(str(port), self.outputs),
+                )
+            one, weight = _split_weight(one, f"loss_function[{port!r}]")
+            terms.append(self.term(str(port), one, weight))
+        return terms
+
+
+def resolve_loss(
+    spec: object,
+    net: nn.Module,
+    inputs: tuple[str, ...],
+    targets: tuple[str, ...],
+    batch: Mapping[str, Tensor],
+    *,
+    float_dtype: torch.dtype = torch.float32,
+) -> LossPlan:
+    """Choose the loss for every output port from the option, the net and a sample batch.
+
+    Args:
+        spec: the ``loss_function`` option: "auto", a loss name (see ``LOSS_NAMES``), an output
+            port name, an ``nn.Module`` or callable ``(output, target) -> loss``,
+            ``(spec, weight)``, or a dict ``{output port: spec or (spec, weight)}``.
+        net: the net (its final layers decide the automatic loss).
+        inputs: the columns fed to the net. targets: the other columns.
+        batch: a sample batch (a forward pass is run on it once).
+        float_dtype: the dtype floating targets are given.
+
+    Returns:
+        a :class:`LossPlan`.
+
+    Raises:
+        NetTrainError: for an unknown name, shapes that do not fit, or missing targets.
+    """
+    with torch.no_grad():
+        raw, produced = _final_layers(net, lambda: net(*[batch[n] for n in inputs]))
+    outputs = output_ports(raw)
+    finals = {port: produced.get(id(t)) for port, t in outputs.items()}
+    if isinstance(raw, Tensor) and raw.ndim == 0 and spec in ("auto", None):
+        # the net computes its own loss and returns it as a scalar
+        return LossPlan(
+            [LossTerm("output", None, "output_is_loss", 1.0, _mean_of, None)],
+            output_is_loss="output",
+        )
+    if spec in ("auto", None) and "loss" in outputs:
+        spec = "loss"
+    if isinstance(spec, str) and spec in outputs:
+        plan_terms = [LossTerm(spec, None, "output_is_loss", 1.0, _mean_of, _each_of)]
+        return LossPlan(plan_terms, output_is_loss=spec)
+    resolver = _Resolver(outputs, finals, targets, batch, float_dtype)
+    if isinstance(spec, Mapping):
+        return LossPlan(resolver.port_terms(spec))
+    spec, weight = _split_weight(spec, "loss_function")
+    ports = [p for p in outputs if resolver.target_for(p) is not None] or list(outputs)
+    return LossPlan([resolver.term(p, spec, weight) for p in ports])
+
+
+def _check_custom(term: LossTerm, out: Tensor, t: Tensor) -> None:
+    try:
+        with torch.no_grad():
+            value = term.fn(out, t)
+    except Exception as exc:  # the user's loss failing on a real batch is a user error
+        raise NetTrainError(
+            "loss_function",
+            f"the loss function raised {type(exc).__name__}: {exc}",
+            expected="a callable (output, target) -> scalar tensor",
+            received=f"output {describe(out)}, target {describe(t)}",
+        ) from exc
+    if not isinstance(value, Tensor):
+        raise NetTrainError(
+            "loss_function",
+            "the loss function did not return a tensor",
+            expected="a scalar tensor",
+            received=describe(value),
+        )
+
+
+class TrainingNet(nn.Module):
+    """The net with its loss attached: ``forward(batch)`` returns the training loss.
+
+    This is the ``training_net`` property: it shows exactly what was optimised.
+    """
+
+    def __init__(self, net: nn.Module, inputs: tuple[str, ...], plan: LossPlan) -> None:
+        super().__init__()
+        self.net = net
+        self.inputs = inputs
+        self.plan = plan
+
+    def forward(self, batch: Mapping[str, Tensor]) -> Tensor:
+        return self.plan(LossPlan.forward(self.net, self.inputs, batch), batch)

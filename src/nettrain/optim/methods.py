@@ -1,0 +1,392 @@
+"""The ``method`` option: which optimizer, its learning rate and its sub-options.
+
+:func:`parse_method` reads what the user gave (``"auto"``, a name, or ``(name, {sub-options})``)
+into a frozen :class:`MethodSpec` with every default filled in, checking every value once, when
+the call starts. Defaults (NetTrain's, from its MXNet-era source, see SPEC S1.3):
+
+=========  ===============  ====================================================================
+method     learning_rate    sub-options
+=========  ===============  ====================================================================
+adam       1e-3             beta1 0.9, beta2 0.999, epsilon 1e-5
+adamw      1e-3             beta1 0.9, beta2 0.999, epsilon 1e-5, weight_decay 0.01 (decoupled)
+rmsprop    1e-3             beta 0.95, epsilon 1e-6, momentum 0.9
+sgd        0.01             momentum 0.93
+signsgd    1e-3             momentum 0.93
+lbfgs      1.0              history_size 10, line_search "strong_wolfe", max_iterations 1
+=========  ===============  ====================================================================
+
+Every method also takes ``learning_rate`` (instead of the ``learning_rate`` option, not as well),
+``learning_rate_schedule`` (see :mod:`nettrain.schedules`), and ``l2_regularization``,
+``gradient_clipping``, ``weight_clipping``: each ``None``, a number, or a part spec
+``{part: value}`` (see :mod:`nettrain.options.parts`), kept raw here because parts can only be
+matched once the net is known (:func:`nettrain.optim.build_updater` does that).
+
+Sub-option names are snake_case; Wolfram's CamelCase (``"Beta1"``, ``"L2Regularization"``,
+``"LearningRateSchedule"``, ``"InitialLearningRate"``) is accepted too.
+
+Example:
+    >>> spec = parse_method(("sgd", {"momentum": 0.5}), learning_rate=0.1)
+    >>> spec.name, spec.learning_rate, dict(spec.hyper)
+    ('sgd', 0.1, {'momentum': 0.5})
+    >>> parse_method().describe()
+    {'method': 'adam', 'learning_rate': 0.001, 'beta1': 0.9, 'beta2': 0.999, 'epsilon': 1e-05}
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import NetTrainError, describe, did_you_mean
+from ..schedules import resolve_schedule, schedule_name
+
+__all__ = ["DEFAULT_LEARNING_RATES", "METHODS", "METHOD_DEFAULTS", "MethodSpec", "parse_method"]
+
+METHODS: tuple[str, ...] = ("adam", "adamw", "rmsprop", "sgd", "signsgd", "lbfgs")
+"""The method names, in the order they are documented."""
+
+DEFAULT_LEARNING_RATES: Mapping[str, float] = MappingProxyType(
+    {
+        "adam": 1e-3,
+        "adamw": 1e-3,
+        "rmsprop": 1e-3,
+        "sgd": 0.01,
+        "signsgd": 1e-3,
+        "lbfgs": 1.0,
+    }
+)
+"""The learning rate each method uses when ``learning_rate`` is ``"auto"``."""
+
+METHOD_DEFAULTS: Mapping[str, Mapping[str, object]] = MappingProxyType(
+    {
+        "adam": MappingProxyType({"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-5}),
+        "adamw": MappingProxyType(
+            {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-5, "weight_decay": 0.01}
+        ),
+        "rmsprop": MappingProxyType({"beta": 0.95, "epsilon": 1e-6, "momentum": 0.9}),
+        "sgd": MappingProxyType({"momentum": 0.93}),
+        "signsgd": MappingProxyType({"momentum": 0.93}),
+        "lbfgs": MappingProxyType(
+            {"history_size": 10, "line_search": "strong_wolfe", "max_iterations": 1}
+        ),
+    }
+)
+"""Each method's own sub-options and their defaults."""
+
+# Sub-options every method takes; kept out of ``hyper`` because they are not the optimizer's.
+_COMMON = (
+    "learning_rate",
+    "learning_rate_schedule",
+    "l2_regularization",
+    "gradient_clipping",
+    "weight_clipping",
+)
+# Wolfram spellings that do not map to ours by CamelCase -> snake_case alone.
+_ALIASES = {"initial_learning_rate": "learning_rate"}
+
+# How each method-specific value is checked: (kind, low, high, low inclusive, high inclusive).
+_UNIT = ("real", 0.0, 1.0, True, False)  # [0, 1): betas and momenta
+_POSITIVE = ("real", 0.0, math.inf, False, False)
+_CHECKS: dict[str, tuple[str, float, float, bool, bool]] = {
+    "beta1": _UNIT,
+    "beta2": _UNIT,
+    "beta": _UNIT,
+    "momentum": _UNIT,
+    "epsilon": _POSITIVE,
+    "weight_decay": ("real", 0.0, math.inf, True, False),
+    "history_size": ("int", 1, math.inf, True, False),
+    "max_iterations": ("int", 1, math.inf, True, False),
+}
+
+
+def _snake(name: str) -> str:
+    # "Beta1" -> "beta1", "L2Regularization" -> "l2_regularization", "line-search" ->
+    # "line_search".
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip())
+    return re.sub(r"[\s\-]+", "_", snake).lower()
+
+
+def _interval(low: float, high: float, low_in: bool, high_in: bool) -> str:
+    if math.isinf(high):
+        return (">= " if low_in else "> ") + f"{low:g}"
+    return f"in {'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
+
+
+def _check_number(key: str, value: object, where: str) -> float | int:
+    kind, low, high, low_in, high_in = _CHECKS[key]
+    expected = ("an integer " if kind == "int" else "a number ") + _interval(
+        low, high, low_in, high_in
+    )
+    wanted: type = numbers.Integral if kind == "int" else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, wanted):
+        raise NetTrainError(where, "wrong type", expected=expected, received=describe(value))
+    number = float(value)  # type: ignore[arg-type]
+    above = number >= low if low_in else number > low
+    below = number <= high if high_in else number < high
+    if not (math.isfinite(number) and above and below):
+        raise NetTrainError(where, "value out of range", expected=expected, received=repr(value))
+    return int(number) if kind == "int" else number
+
+
+def _check_line_search(value: object, where: str) -> str | None:
+    if value is None or (isinstance(value, str) and _snake(value) in ("none", "no")):
+        return None
+    if isinstance(value, str) and _snake(value) == "strong_wolfe":
+        return "strong_wolfe"
+    raise NetTrainError(
+        where,
+        "unknown line search",
+        expected="'strong_wolfe' or None",
+        received=describe(value),
+    )
+
+
+def _check_learning_rate(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise NetTrainError(
+            where,
+            "must be a number or 'auto'",
+            expected="a finite number > 0 or 'auto'",
+            received=describe(value),
+        )
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
+        raise NetTrainError(
+            where,
+            "value out of range",
+            expected="a finite number > 0 or 'auto'",
+            received=repr(value),
+            hint="a negative multiplier in learning_rate_multipliers reverses gradients",
+        )
+    return number
+
+
+def _is_auto(value: object) -> bool:
+    return value is None or (isinstance(value, str) and value.lower() in ("auto", "automatic"))
+
+
+def _check_part_option(key: str, value: object, where: str) -> object:
+    """Check a per-part option's shape now; its parts are matched once the net is known."""
+    if value is None:
+        return None
+    # Clipping to 0 would zero every gradient or weight: surely not what was meant.
+    positive = key != "l2_regularization"
+    expected = "a finite number " + ("> 0" if positive else ">= 0")
+    if isinstance(value, str):
+        if _snake(value) == "none":
+            return None
+        raise NetTrainError(
+            where,
+            "cannot read this value",
+            expected=expected + ", None, or rules {part: value}",
+            received=repr(value),
+        )
+    if isinstance(value, Mapping):
+        values: list[object] = list(value.values())
+    elif isinstance(value, Sequence):
+        values = [
+            r[1]
+            for r in value
+            if isinstance(r, Sequence) and not isinstance(r, str) and len(r) == 2
+        ]
+        if len(values) != len(value):
+            raise NetTrainError(
+                where,
+                "cannot read these rules",
+                expected="a dict {part: value} or a list of (part, value) pairs",
+                received=describe(value),
+            )
+    else:
+        values = [value]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise NetTrainError(
+                where, "values must be numbers", expected=expected, received=describe(v)
+            )
+        number = float(v)
+        if not math.isfinite(number) or number < 0 or (positive and number == 0):
+            raise NetTrainError(where, "value out of range", expected=expected, received=repr(v))
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+def _jsonable_part_spec(value: object) -> object:
+    if value is None or isinstance(value, int | float):
+        return value
+    rules: Any = value.items() if isinstance(value, Mapping) else value
+    return {(k if isinstance(k, str) else repr(k)): float(v) for k, v in rules}
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A fully resolved ``method`` option (immutable, every default filled in).
+
+    Attributes:
+        name: "adam", "adamw", "rmsprop", "sgd", "signsgd" or "lbfgs".
+        learning_rate: the base learning rate (the method's default when not given).
+        hyper: read-only mapping of the method's own sub-options (``beta1``, ``momentum``, ...).
+        schedule: the user's ``learning_rate_schedule`` spec as given (already checked), or None.
+        l2_regularization: None, a number, or a part spec (raw until the net is known).
+        gradient_clipping: None, a number, or a part spec: elementwise clamp of gradients.
+        weight_clipping: None, a number, or a part spec: clamp of weights after each update.
+    """
+
+    name: str
+    learning_rate: float
+    hyper: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    schedule: object = None
+    l2_regularization: object = None
+    gradient_clipping: object = None
+    weight_clipping: object = None
+
+    def describe(self) -> dict[str, Any]:
+        """A plain JSON-able dict for the results: method, learning rate and sub-options.
+
+        Sub-options left at ``None`` are omitted; a schedule is shown by name (a function by
+        its ``__name__``); part specs become ``{str(part): value}``.
+
+        >>> parse_method(("rmsprop", {"learning_rate_schedule": "cosine"})).describe()
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'method': 'rmsprop', 'learning_rate': 0.001, 'beta': 0.95, 'epsilon': 1e-06,
+         'momentum': 0.9, 'learning_rate_schedule': {'name': 'cosine', 'warmup': 0.0}}
+        """
+        out: dict[str, Any] = {"method": self.name, "learning_rate": self.learning_rate}
+        out.update(self.hyper)
+        if self.schedule is not None:
+            out["learning_rate_schedule"] = schedule_name(self.schedule)
+        for key in ("l2_regularization", "gradient_clipping", "weight_clipping"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = _jsonable_part_spec(value)
+        return out
+
+
+def _split_method(method: object) -> tuple[str, Mapping[Any, Any]]:
+    if _is_auto(method):
+        return "adam", {}
+    if isinstance(method, str):
+        return method, {}
+    if (
+        isinstance(method, Sequence)
+        and len(method) == 2
+        and isinstance(method[0], str)
+        and isinstance(method[1], Mapping)
+    ):
+        return method[0], method[1]
+    raise NetTrainError(
+        "method",
+        "cannot read this method specification",
+        expected="'auto', a method name such as 'adam', or (name, {sub-options})",
+        received=describe(method),
+    )
+
+
+def parse_method(method: object = "auto", learning_rate: object = "auto") -> MethodSpec:
+    """Read the ``method`` and ``learning_rate`` options into a :class:`MethodSpec`.
+
+    Args:
+        method: ``"auto"`` (= ``"adam"``), a method name (case-insensitive: ``"ADAM"``,
+            ``"RMSProp"``), or ``(name, {sub-option: value})``. See the module docstring for the
+            sub-options of each method and their defaults.
+        learning_rate: ``"auto"`` (the method's default, also ``None``) or a number > 0.
+
+    Returns:
+        A frozen :class:`MethodSpec` with every default filled in.
+
+    Raises:
+        NetTrainError: for an unknown method or sub-option (with a close-match suggestion), a
+            learning rate given both as option and as sub-option, or a value of the wrong type
+            or out of range; the message names the option (``method``, ``method['beta1']``,
+            ``learning_rate``), what was expected and what was received.
+
+    Example:
+        >>> spec = parse_method("ADAM")
+        >>> spec.name, spec.learning_rate, spec.hyper["epsilon"]
+        ('adam', 0.001, 1e-05)
+        >>> parse_method(("adam", {"beta1": 1.5}))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        nettrain.errors.NetTrainError: method['beta1']: value out of range; expected ... [0, 1)...
+        >>> parse_method("adma")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        nettrain.errors.NetTrainError: method: unknown method 'adma' (did you mean 'adam' or ...
+    """
+    raw_name, options = _split_method(method)
+    name = _snake(raw_name).replace("_", "")
+    if name not in METHODS:
+        raise NetTrainError(
+            "method",
+            f"unknown method {raw_name!r} ({did_you_mean(name, METHODS)})",
+            expected="one of " + ", ".join(map(repr, METHODS)),
+            received=repr(raw_name),
+        )
+    defaults = METHOD_DEFAULTS[name]
+    allowed = (*defaults, *_COMMON)
+    hyper: dict[str, Any] = dict(defaults)
+    common: dict[str, object] = {}
+    seen: set[str] = set()
+    for raw_key, value in options.items():
+        if not isinstance(raw_key, str):
+            raise NetTrainError(
+                "method",
+                "sub-option names must be strings",
+                expected="one of " + ", ".join(map(repr, allowed)),
+                received=describe(raw_key),
+            )
+        key = _ALIASES.get(_snake(raw_key), _snake(raw_key))
+        if key not in allowed:
+            raise NetTrainError(
+                "method",
+                f"unknown sub-option {raw_key!r} of method {name!r} ({did_you_mean(key, allowed)})",
+                expected="one of " + ", ".join(map(repr, allowed)),
+                received=repr(raw_key),
+            )
+        if key in seen:  # e.g. "beta1" and "Beta1", or "learning_rate" and its Wolfram alias
+            raise NetTrainError(
+                "method", f"sub-option {key!r} is given twice", received=repr(raw_key)
+            )
+        seen.add(key)
+        where = f"method[{key!r}]"
+        if key == "line_search":
+            hyper[key] = _check_line_search(value, where)
+        elif key in _CHECKS:
+            hyper[key] = _check_number(key, value, where)
+        elif key == "learning_rate_schedule":
+            resolve_schedule(value, argument=where)  # fail now, not at the first step
+            common[key] = value
+        elif key == "learning_rate":
+            common[key] = None if _is_auto(value) else _check_learning_rate(value, where)
+        else:
+            common[key] = _check_part_option(key, value, where)
+
+    rate = DEFAULT_LEARNING_RATES[name]
+    sub_rate = common.get("learning_rate")
+    if not _is_auto(learning_rate):
+        if sub_rate is not None:
+            raise NetTrainError(
+                "learning_rate",
+                "the learning rate is given twice: as the learning_rate option and as a "
+                "method sub-option",
+                received=f"learning_rate={learning_rate!r} and method['learning_rate']="
+                f"{sub_rate!r}",
+                hint="give it in one place only",
+            )
+        rate = _check_learning_rate(learning_rate, "learning_rate")
+    elif sub_rate is not None:
+        rate = float(sub_rate)  # type: ignore[arg-type]
+    return MethodSpec(
+        name=name,
+        learning_rate=rate,
+        hyper=MappingProxyType(hyper),
+        schedule=common.get("learning_rate_schedule"),
+        l2_regularization=common.get("l2_regularization"),
+        gradient_clipping=common.get("gradient_clipping"),
+        weight_clipping=common.get("weight_clipping"),
+    )

@@ -1,0 +1,154 @@
+"""The options of ``train``, read and checked once when the call starts, then frozen.
+
+Every user form (numbers, strings like "5 min", ``("adam", {...})``) is parsed here into typed
+values; an unknown option name or a value of the wrong type or range is a
+:class:`~nettrain.errors.NetTrainError` before any training starts.
+
+Example:
+    >>> opts = resolve_options({"batch_size": 32, "time_goal": "2 min", "method": "sgd"})
+    >>> opts.batch_size, opts.time_goal, opts.method.name
+    (32, 120.0, 'sgd')
+    >>> resolve_options({"batch_sise": 32})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nettrain.errors.NetTrainError: batch_sise: unknown option; received 'batch_sise'. ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import NetTrainError, describe, did_you_mean
+from ..optim import MethodSpec, parse_method
+from ..runtime.device import resolve_device
+from ..runtime.precision import resolve_precision
+from ..runtime.seed import DEFAULT_SEED, resolve_seed
+from .durations import parse_seconds
+
+__all__ = ["KNOWN_OPTIONS", "PLANNED_OPTIONS", "Options", "resolve_options"]
+
+KNOWN_OPTIONS = (
+    "batch_size", "learning_rate", "learning_rate_multipliers", "loss_function",
+    "max_training_rounds", "method", "random_seeding", "target_device", "time_goal",
+    "training_progress_reporting", "working_precision",
+)  # fmt: skip
+
+# Options of SPEC S1.3 that later versions add; naming one says so instead of "unknown".
+PLANNED_OPTIONS = {
+    "validation_set": "validation sets",
+    "training_progress_measurements": "measurements",
+    "training_stopping_criterion": "stopping criteria",
+    "training_progress_function": "progress functions",
+    "training_progress_checkpointing": "checkpointing",
+    "training_update_schedule": "update schedules",
+    "performance_goal": "performance goals",
+}
+
+REPORTING_FORMS = ("auto", "print", None)
+DEFAULT_PRINT_INTERVAL = 2.0
+
+
+@dataclass(frozen=True)
+class Options:
+    """Resolved options. ``None`` means "choose automatically" where the option allows it."""
+
+    batch_size: int | None
+    method: MethodSpec
+    learning_rate_multipliers: Any
+    loss_function: Any
+    max_training_rounds: int | None
+    time_goal: float | None
+    seed: int
+    device: torch.device
+    dtype: torch.dtype | None  # None: keep the net's own floating dtype
+    reporting: str | None
+    report_interval: float
+
+
+def _positive_int(name: str, value: object, what: str) -> int | None:
+    if value in ("auto", None):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise NetTrainError(
+            name,
+            f"must be a positive whole number of {what}",
+            expected='an int >= 1, or "auto"',
+            received=describe(value),
+            hint='leave it out (or pass "auto") to let nettrain choose',
+        )
+    return value
+
+
+def _reporting(value: object) -> tuple[str | None, float]:
+    interval = DEFAULT_PRINT_INTERVAL
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], Mapping):
+        form, sub = value
+        unknown = [k for k in sub if k != "interval"]
+        if unknown:
+            raise NetTrainError(
+                "training_progress_reporting",
+                f"unknown sub-option {unknown[0]!r}",
+                expected='{"interval": seconds or "5 s"}',
+                received=repr(unknown[0]),
+            )
+        if "interval" in sub:
+            interval = parse_seconds(sub["interval"], argument="training_progress_reporting")
+        value = form
+    key = value.lower() if isinstance(value, str) else value
+    if key == "none":
+        key = None
+    if key not in REPORTING_FORMS:
+        raise NetTrainError(
+            "training_progress_reporting",
+            "unknown reporting form",
+            expected='"auto", "print", None, or ("print", {"interval": "5 s"})',
+            received=describe(value),
+            hint="panels, progress bars and log files come in a later version",
+        )
+    return ("print" if key == "auto" else key), interval
+
+
+def resolve_options(options: Mapping[str, object]) -> Options:
+    """Check and freeze the keyword options given to ``train``.
+
+    Raises:
+        NetTrainError: for unknown or not-yet-available option names and bad values.
+    """
+    for name in options:
+        if name in PLANNED_OPTIONS:
+            raise NetTrainError(
+                name,
+                f"{PLANNED_OPTIONS[name]} are not available in this version of nettrain",
+                received=f"{name}={describe(options[name])}",
+                hint=f"remove {name}; it is planned (see SPEC S1.3)",
+            )
+        if name not in KNOWN_OPTIONS:
+            raise NetTrainError(
+                name, "unknown option", received=repr(name),
+                hint=did_you_mean(name, [*KNOWN_OPTIONS, *PLANNED_OPTIONS]),
+            )  # fmt: skip
+    get = options.get
+    time_goal = get("time_goal")
+    precision = get("working_precision", "auto")
+    reporting, interval = _reporting(get("training_progress_reporting", "auto"))
+    return Options(
+        batch_size=_positive_int("batch_size", get("batch_size"), "examples"),
+        method=parse_method(get("method", "auto"), get("learning_rate", "auto")),
+        learning_rate_multipliers=get("learning_rate_multipliers"),
+        loss_function=get("loss_function", "auto"),
+        max_training_rounds=_positive_int(
+            "max_training_rounds", get("max_training_rounds"), "rounds"
+        ),
+        time_goal=None
+        if time_goal in (None, "auto")
+        else parse_seconds(time_goal, argument="time_goal"),
+        seed=resolve_seed(get("random_seeding", DEFAULT_SEED)),
+        device=resolve_device(get("target_device", "auto")),
+        dtype=None if precision == "auto" else resolve_precision(precision),
+        reporting=reporting,
+        report_interval=interval,
+    )

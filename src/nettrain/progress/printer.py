@@ -1,0 +1,68 @@
+"""The "print" reporter: one plain line every few seconds, never carriage-return spam.
+
+Lines look like::
+
+    round 2/5  batch 412/938  loss 0.4213  25,310 examples/s  elapsed 0:07  ETA 0:13
+
+Example:
+    >>> import io
+    >>> out = io.StringIO()
+    >>> printer = PrintReporter(stream=out, interval=2.0)
+    >>> printer.notify("report", {"round": 1, "max_rounds": 2, "batch": 5, "batches_per_round": 10,
+    ...     "round_loss": 0.5, "examples_per_second": 1000.0, "time_elapsed": 3.0,
+    ...     "time_remaining": 12.0})
+    >>> out.getvalue()
+    'round 1/2  batch 5/10  loss 0.5000  1,000 examples/s  elapsed 0:03  ETA 0:12\\n'
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any, TextIO
+
+__all__ = ["PrintReporter", "format_seconds"]
+
+
+def format_seconds(seconds: float) -> str:
+    """``75`` -> ``'1:15'``; ``3725`` -> ``'1:02:05'``; infinite -> ``'?'``."""
+    if not math.isfinite(seconds):
+        return "?"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class PrintReporter:
+    """Prints progress lines to ``stream`` (standard output by default) every ``interval`` s."""
+
+    wants_batches = False
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 2.0) -> None:
+        self.stream = stream
+        self.interval: float | None = interval
+
+    def _write(self, text: str) -> None:
+        stream = self.stream if self.stream is not None else sys.stdout
+        stream.write(text + "\n")
+        stream.flush()
+
+    def line(self, live: dict[str, Any]) -> str:
+        rounds = live.get("max_rounds")
+        per_round = live.get("batches_per_round")
+        parts = [
+            f"round {live['round']}" + (f"/{rounds}" if rounds else ""),
+            f"batch {live['batch']}" + (f"/{per_round}" if per_round else ""),
+            f"loss {live['round_loss']:.4f}",
+            f"{live['examples_per_second']:,.0f} examples/s",
+            f"elapsed {format_seconds(live['time_elapsed'])}",
+            f"ETA {format_seconds(live['time_remaining'])}",
+        ]
+        return "  ".join(parts)
+
+    def notify(self, event: str, live: dict[str, Any]) -> None:
+        if event == "report":
+            self._write(self.line(live))
+        elif event == "weights_diverged":
+            self._write(f"round {live['round']}  batch {live['batch']}: weights diverged")

@@ -1,0 +1,147 @@
+"""``TrainResult``: every property of a training session, and the ``prop`` argument's forms.
+
+``train(net, data, prop)`` returns one property (a name), several (a list of names or custom
+histories), or the whole :class:`TrainResult` (``"all"``). Unknown names raise an error that
+suggests close matches.
+
+Example:
+    >>> r = TrainResult({"round_loss": 0.25, "total_rounds": 3, "reason_training_stopped":
+    ...                  "max_training_rounds"})
+    >>> r["round_loss"], r.total_rounds
+    (0.25, 3)
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import NetTrainError, describe, did_you_mean
+
+__all__ = ["PLANNED_PROPERTIES", "PROPERTIES", "TrainResult", "check_property_name"]
+
+# name -> what it is (and its type). The docs' property table is generated from this.
+PROPERTIES: dict[str, str] = {
+    "trained_net": "the trained nn.Module (the same object that was passed in)",
+    "final_net": "the net as it was when training stopped (a copy if it differs from trained_net)",
+    "training_net": "a TrainingNet: the net with its loss attached, forward(batch) -> loss",
+    "batch_size": "int: examples per batch",
+    "batches_per_round": "int or None: batches in one round (None for streams of unknown length)",
+    "batch_loss_list": "list[float]: the loss of every batch",
+    "batch_permutation": "list[torch.Tensor]: for each round, the order examples were visited in",
+    "example_losses": "torch.Tensor [n]: the final net's loss on each training example",
+    "examples_processed": "int: examples trained on, counting repeats",
+    "initial_learning_rate": "float: the learning rate at the first update",
+    "final_learning_rate": "float: the learning rate at the last update",
+    "input_form": "str: the data form that was recognised (pairs, inputs_targets, ...)",
+    "loss_function": "dict: the loss chosen for each output port",
+    "mean_batches_per_second": "float",
+    "mean_examples_per_second": "float",
+    "optimization_method": "dict: the method and its resolved sub-options",
+    "properties": "list[str]: the names of all properties",
+    "random_seed": "int: the seed the run used (useful with random_seeding='auto')",
+    "reason_training_stopped": "str: one of nettrain.REASONS",
+    "round_loss": "float: the mean loss per example of the last round",
+    "round_loss_list": "list[float]: the mean loss of every round (a last partial round too)",
+    "round_positions": "list[int]: the absolute batch at which each round_loss_list entry ended",
+    "target_device": "str: the device trained on ('cpu', 'cuda:0')",
+    "total_batches": "int: batches trained",
+    "total_rounds": "int: rounds started",
+    "total_training_time": "float: seconds spent in the training loop",
+    "training_examples": "int or None: examples in one round",
+    "weights_learning_rate_multipliers": "dict[str, float]: effective multiplier per parameter",
+    "working_precision": "str: 'float32' or 'float64'",
+}
+
+PLANNED_PROPERTIES = (
+    "batch_measurements_lists", "best_validation_round", "checkpointing_files", "final_plots",
+    "loss_plot", "round_measurements", "round_measurements_lists", "skipped_training_data",
+    "training_update_schedule", "validation_examples", "validation_loss", "validation_loss_list",
+    "validation_measurements", "validation_measurements_lists", "validation_positions",
+)  # fmt: skip
+
+
+def check_property_name(name: object) -> str:
+    """Return ``name`` if it is a known property, else raise with close matches."""
+    if not isinstance(name, str):
+        raise NetTrainError(
+            "prop", "a property must be named by a string", expected="a property name",
+            received=describe(name),
+        )  # fmt: skip
+    if name in PROPERTIES:
+        return name
+    if name in PLANNED_PROPERTIES:
+        raise NetTrainError(
+            "prop", f"the property {name!r} is not available in this version of nettrain",
+            received=repr(name), hint="it comes with validation, plots or checkpoints (SPEC S1.5)",
+        )  # fmt: skip
+    raise NetTrainError(
+        "prop", f"unknown property {name!r}", received=repr(name),
+        hint=did_you_mean(name, PROPERTIES),
+    )  # fmt: skip
+
+
+class TrainResult:
+    """The results of a training session: every property, by key or attribute.
+
+    Values that are costly to compute (``example_losses``, ``final_net`` copies) are computed the
+    first time they are asked for.
+    """
+
+    def __init__(
+        self, values: Mapping[str, Any], lazy: Mapping[str, Callable[[], Any]] | None = None
+    ) -> None:
+        self._values = dict(values)
+        self._lazy = dict(lazy or {})
+        self._values["properties"] = sorted(PROPERTIES)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._values:
+            if name in self._lazy:
+                self._values[name] = self._lazy.pop(name)()
+            else:
+                check_property_name(name)
+                raise KeyError(name)
+        return self._values[name]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except (KeyError, NetTrainError) as exc:
+            raise AttributeError(str(exc)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values or name in self._lazy
+
+    def keys(self) -> list[str]:
+        return sorted({*self._values, *self._lazy})
+
+    def _summary(self) -> list[tuple[str, str]]:
+        v = self._values
+        rows = [
+            ("stopped because", str(v.get("reason_training_stopped"))),
+            ("rounds", str(v.get("total_rounds"))),
+            ("batches", f"{v.get('total_batches')} of {v.get('batch_size')} examples"),
+            ("final round loss", f"{v.get('round_loss', math.nan):.6g}"),
+            ("time", f"{v.get('total_training_time', 0.0):.2f} s "
+                     f"({v.get('mean_examples_per_second', 0.0):,.0f} examples/s)"),
+            ("method", str(v.get("optimization_method", {}).get("method"))),
+            ("loss", ", ".join(f"{k}: {d['loss']}" for k, d in v.get("loss_function", {}).items())),
+            ("device", str(v.get("target_device"))),
+        ]  # fmt: skip
+        return rows
+
+    def __repr__(self) -> str:
+        lines = ["TrainResult("] + [f"  {k}: {val}" for k, val in self._summary()] + [")"]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(val)}</td></tr>"
+            for k, val in self._summary()
+        )
+        return f"<table><caption>TrainResult</caption>{rows}</table>"

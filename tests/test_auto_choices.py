@@ -1,0 +1,107 @@
+"""Automatic batch size and rounds follow NetTrain's rules; time goals stop on time."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+import nettrain
+from conftest import QUIET, make_classification, make_net
+from nettrain.options import auto
+from nettrain.train import _train
+
+GiB = 2**30
+
+
+def batch(per_example=1000, fixed=10**6, available=8 * GiB, t1=1e-4, n=10**6, device="cpu"):
+    return auto.choose_batch_size(per_example_bytes=per_example, fixed_bytes=fixed,
+                                  available_bytes=available, seconds_at_batch_1=t1,
+                                  num_examples=n, device_type=device)  # fmt: skip
+
+
+def test_batch_size_is_capped_at_64_and_by_the_data():
+    assert batch() == 64
+    assert batch(n=37) == 37
+    assert batch(n=1) == 1
+
+
+def test_batch_size_memory_model_uses_80_percent_on_cpu_and_90_on_gpu():
+    # target = 0.8 * 1 GiB; fixed 0; per example 20 MB -> ceil(858993459 / 20000001) = 43
+    assert batch(per_example=20_000_000, fixed=0, available=GiB) == 43
+    # on a GPU 0.9 * 1 GiB -> ceil(966367641 / 20000001) = 49
+    assert batch(per_example=20_000_000, fixed=0, available=GiB, device="cuda") == 49
+    # never below the 100 MB floor for the target, never below 1
+    assert batch(per_example=10_000_000, fixed=0, available=1000) == 11
+    assert batch(per_example=10**12, fixed=10**12, available=GiB) == 1
+
+
+def test_batch_size_two_second_cap_rounds_down_to_a_multiple_of_4():
+    # 2 s / 0.1 s = 20 per step -> 20
+    assert batch(t1=0.1) == 20
+    # 2 s / 0.07 s = ceil(28.57) = 29 -> 28
+    assert batch(t1=0.07) == 28
+    # a very slow net: one example per step
+    assert batch(t1=5.0) == 1
+
+
+def test_rounds_aim_at_20_seconds_clipped_to_1_and_10000():
+    assert auto.choose_rounds(seconds_per_batch=0.01, batches_per_round=100) == 20
+    assert auto.choose_rounds(seconds_per_batch=0.003, batches_per_round=938) == 8  # ceil(7.1)
+    assert auto.choose_rounds(seconds_per_batch=1.0, batches_per_round=100) == 1
+    assert auto.choose_rounds(seconds_per_batch=1e-6, batches_per_round=1) == 10_000
+
+
+def fake_clock(step=0.01):
+    counter = itertools.count()
+    return lambda: next(counter) * step
+
+
+def test_auto_rounds_from_timed_steps_with_an_injected_clock():
+    # Every clock reading advances 10 ms, so a timed step measures 10 ms;
+    # 50 examples at batch 8 = 7 batches per round -> ceil(20 / 0.07) = 286 rounds.
+    x, y = make_classification(50)
+    r = _train(make_net(), (x, y), "all", {"batch_size": 8, **QUIET}, fake_clock(0.01))
+    assert r.batches_per_round == 7
+    assert r.total_rounds == 286
+    assert r.reason_training_stopped == "max_training_rounds"
+
+
+def test_auto_batch_size_is_the_data_size_for_small_data_and_64_otherwise():
+    x, y = make_classification(50)
+    assert nettrain.train(make_net(), (x, y), "batch_size", max_training_rounds=1, **QUIET) == 50
+    x, y = make_classification(500)
+    assert nettrain.train(make_net(), (x, y), "batch_size", max_training_rounds=1, **QUIET) == 64
+
+
+@pytest.mark.parametrize("goal", [0.5, "1 s", 3])
+def test_time_goal_ends_within_one_batch_of_the_goal(goal):
+    seconds = goal if isinstance(goal, int | float) else 1.0
+    x, y = make_classification(50)
+    r = _train(
+        make_net(), (x, y), "all", {"batch_size": 8, "time_goal": goal, **QUIET}, fake_clock(0.01)
+    )
+    assert r.reason_training_stopped == "time_goal"
+    # The clock is read a fixed number of times per batch; training stops at the first batch
+    # whose end is past the goal, so it overshoots by less than one batch's worth of time.
+    per_batch = r.total_training_time / r.total_batches
+    assert seconds <= r.total_training_time < seconds + 2 * per_batch
+
+
+def test_time_goal_and_rounds_the_shorter_wins():
+    x, y = make_classification(50)
+    r = _train(make_net(), (x, y), "all",
+               {"batch_size": 8, "time_goal": 1000, "max_training_rounds": 2, **QUIET},
+               fake_clock(0.01))  # fmt: skip
+    assert (r.reason_training_stopped, r.total_rounds) == ("max_training_rounds", 2)
+    r = _train(make_net(), (x, y), "all",
+               {"batch_size": 8, "time_goal": 0.2, "max_training_rounds": 1000, **QUIET},
+               fake_clock(0.01))  # fmt: skip
+    assert r.reason_training_stopped == "time_goal"
+
+
+def test_lbfgs_is_full_batch_by_default():
+    x, y = make_classification(50)
+    r = nettrain.train(make_net(), (x, y), "all", method="lbfgs", max_training_rounds=3, **QUIET)
+    assert (r.batch_size, r.batches_per_round, r.total_batches) == (50, 1, 3)
+    assert r.round_loss_list[-1] < r.round_loss_list[0]
