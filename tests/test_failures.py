@@ -270,6 +270,14 @@ BAD = [
         None,
         ["loss_function", "2 value", r"\(3,\)"],
     ),
+    (
+        "batch_size with a loader",
+        make_net,
+        torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=10),
+        {"batch_size": 16},
+        None,
+        ["batch_size", "own batches", "10", "16"],
+    ),
     ("numpy object column", make_net, (np.array([object()] * 40), Y), {}, None, ["data"]),
 ]
 

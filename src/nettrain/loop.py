@@ -202,6 +202,7 @@ def run(state: TrainState, plan: LoopPlan, clock: Callable[[], float] = time.per
     Continues from wherever ``state`` is (a fresh state starts at round 1), so resuming a run
     is: load the state, call ``run`` again.
     """
+    state.reason = None  # running a stopped state again continues it
     intervals = [o.interval for o in plan.observers if o.interval is not None]
     check_every = min([CHECK_SECONDS, *intervals])
     now = clock()

@@ -189,6 +189,18 @@ def _choose_batch_size(
     sample: Mapping[str, Tensor],
     clock: Clock,
 ) -> int:
+    if source.form in ("data_loader", "iterable"):
+        # Such streams bring their own batches; the first one tells their size.
+        first = len(next(iter(sample.values())))
+        if opts.batch_size is not None and opts.batch_size != first:
+            raise NetTrainError(
+                "batch_size",
+                f"a {source.form.replace('_', ' ')} brings its own batches",
+                expected=f"no batch_size, or the stream's own ({first})",
+                received=str(opts.batch_size),
+                hint="leave batch_size out, or set the batch size where the batches are made",
+            )
+        return first
     if opts.batch_size is not None:
         return (
             opts.batch_size
