@@ -8,9 +8,9 @@ import io
 
 import pytest
 import torch
-from conftest import assert_same_weights, make_classification
 from torch import nn
 
+from conftest import assert_same_weights, make_classification
 from nettrain.data.forms import normalize
 from nettrain.loop import LoopPlan, run
 from nettrain.losses import resolve_loss

@@ -6,10 +6,10 @@ import itertools
 
 import pytest
 import torch
-from conftest import QUIET, make_classification, make_net, weights
 from torch import nn
 
 import nettrain
+from conftest import QUIET, make_classification, make_net, weights
 from nettrain.errors import NetTrainError
 from nettrain.options.parts import resolve_parts
 from nettrain.train import _train
