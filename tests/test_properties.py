@@ -36,6 +36,12 @@ TYPES = {
     "round_positions": list, "target_device": str, "total_batches": int, "total_rounds": int,
     "total_training_time": float, "training_examples": int,
     "weights_learning_rate_multipliers": dict, "working_precision": str,
+    "best_validation_round": (int, type(None)), "measurements": list,
+    "round_measurements": dict, "round_measurements_lists": dict,
+    "stopping_criterion": (dict, type(None)), "validation_examples": (int, type(None)),
+    "validation_loss": (float, type(None)), "validation_loss_list": list,
+    "validation_measurements": (dict, type(None)), "validation_measurements_lists": dict,
+    "validation_positions": list, "batch_measurements_lists": dict,
 }  # fmt: skip
 
 
@@ -43,6 +49,11 @@ def test_every_property_has_its_documented_type(run):
     _, _, _, result = run
     assert set(TYPES) == set(nettrain.PROPERTIES)
     for name, kind in TYPES.items():
+        if name == "batch_measurements_lists":
+            # measured per batch only when named: "all" alone says how to ask for it
+            with pytest.raises(NetTrainError, match="asked for by name"):
+                result[name]
+            continue
         assert isinstance(result[name], kind), name
 
 
@@ -123,7 +134,7 @@ def test_unknown_and_planned_property_names():
     x, y = make_classification(N)
     with pytest.raises(NetTrainError, match=r"unknown property 'round_los'.*'round_loss'"):
         nettrain.train(make_net(), (x, y), "round_los", **QUIET)
-    with pytest.raises(NetTrainError, match=r"'validation_loss' is not available"):
-        nettrain.train(make_net(), (x, y), "validation_loss", **QUIET)
+    with pytest.raises(NetTrainError, match=r"'loss_plot' is not available"):
+        nettrain.train(make_net(), (x, y), "loss_plot", **QUIET)
     with pytest.raises(NetTrainError, match=r"not a live property.*did you mean 'batch_loss'"):
         nettrain.train(make_net(), (x, y), {"property": "batch_los"}, **QUIET)

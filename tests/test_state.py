@@ -45,9 +45,11 @@ def train(net, method, stop_after=None, resume=None):
 
     def stop():
         count["n"] += 1
-        return stop_after is not None and count["n"] >= stop_after
+        if stop_after is not None and count["n"] >= stop_after:
+            return "stopped_by_user"
+        return None
 
-    loop_plan = LoopPlan(source, make_step(net, ("input",), plan, updater), stop_requested=stop)
+    loop_plan = LoopPlan(source, make_step(net, ("input",), plan, updater), stop_reason=stop)
     if resume is None:
         with seeded(11):
             run(state, loop_plan)

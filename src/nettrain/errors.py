@@ -17,7 +17,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["NetTrainError", "close_matches", "describe", "did_you_mean"]
+__all__ = ["NetTrainError", "NetTrainWarning", "close_matches", "describe", "did_you_mean"]
+
+
+class NetTrainWarning(UserWarning):
+    """Something about a training run the user should know (divergence, no validation set...)."""
 
 
 class NetTrainError(ValueError):

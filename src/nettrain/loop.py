@@ -5,6 +5,8 @@
             stop asked? time goal reached? time to check and report?
         end of round: read the round's losses, check they are finite, report
 
+Measurements, validation, the best net and stopping live in a
+:class:`~nettrain.monitor.Monitor` that the loop calls after each batch and each round.
 The per-batch body does no host-device synchronisation: losses stay on the device and are read
 when something reports (about every 2 s) and at the end of each round. Stopping, resuming and
 checkpointing only read and write the :class:`~nettrain.state.TrainState`.
@@ -40,6 +42,7 @@ import torch
 from . import events
 from .data.batching import BatchSource
 from .data.table import Batch
+from .monitor import Monitor
 from .state import TrainState
 from .step import Step
 
@@ -70,7 +73,8 @@ class LoopPlan:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     time_goal: float | None = None
     observers: list[Observer] = field(default_factory=list)
-    stop_requested: Callable[[], bool] = lambda: False
+    stop_reason: Callable[[], str | None] = lambda: None
+    monitor: Monitor | None = None
     on_round_end: Callable[[TrainState], None] | None = None
     learning_rate: Callable[[], float] = lambda: float("nan")
 
@@ -119,6 +123,12 @@ def live_properties(state: TrainState, plan: LoopPlan, elapsed: float) -> dict[s
         "examples_per_second": state.examples_processed / elapsed if elapsed > 0 else 0.0,
         "learning_rate": plan.learning_rate(),
         "net": state.net,
+        "round_measurements": state.round_measurements[-1] if state.round_measurements else {},
+        "validation_loss": state.validation_losses[-1] if state.validation_losses else None,
+        "validation_measurements": (
+            state.validation_measurements[-1] if state.validation_measurements else None
+        ),
+        "best_validation_round": state.best_round,
     }
 
 
@@ -167,8 +177,9 @@ def _train_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> bool:
         for observer in per_batch:
             observer.notify(events.BATCH_COMPLETE, live_properties(state, plan, clock.elapsed()))
         now = clock.read()
-        if plan.stop_requested():
-            state.reason = "stopped_by_user"
+        stop = plan.stop_reason()
+        if stop is not None:
+            state.reason = stop
             return False
         if plan.time_goal is not None and now - clock.start >= plan.time_goal:
             state.reason = "time_goal"
@@ -179,6 +190,11 @@ def _train_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> bool:
                 state.reason = "weights_diverged"
                 return False
             _notify(plan, events.REPORT, state, now - clock.start)
+        if plan.monitor is not None:
+            reason = plan.monitor.after_batch(state, now - clock.start)
+            if reason is not None:
+                state.reason = reason
+                return False
     if state.batch_in_round == 0 and resumed_at == 0:
         state.round -= 1  # the stream gave nothing: this round never happened
         state.reason = "data_exhausted"
@@ -193,6 +209,8 @@ def _end_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> None:
         return
     if plan.on_round_end is not None:
         plan.on_round_end(state)
+    if plan.monitor is not None:
+        state.reason = plan.monitor.after_round(state, clock.elapsed())
     _notify(plan, events.ROUND_COMPLETE, state, clock.elapsed())
 
 
@@ -215,12 +233,13 @@ def run(state: TrainState, plan: LoopPlan, clock: Callable[[], float] = time.per
             if _train_round(state, plan, timer):
                 _end_round(state, plan, timer)
     except KeyboardInterrupt:
-        if plan.stop_requested():
+        if plan.stop_reason() == "stopped_by_user":
             raise  # a second Ctrl-C while the first is pending: the user means it
         state.reason = "stopped_by_user"
     state.time_spent = timer.elapsed()
     if state.reason != "weights_diverged" and not _finite(state.flush()):
         state.reason = "weights_diverged"
+
     if state.reason != "max_training_rounds":
         final = (
             events.WEIGHTS_DIVERGED

@@ -25,7 +25,7 @@ __all__ = ["PLANNED_PROPERTIES", "PROPERTIES", "TrainResult", "check_property_na
 # name -> what it is (and its type). The docs' property table is generated from this.
 PROPERTIES: dict[str, str] = {
     "trained_net": "the trained nn.Module (the same object that was passed in)",
-    "final_net": "the net as it was when training stopped (a copy if it differs from trained_net)",
+    "final_net": "the net when training stopped (a copy when it differs from trained_net)",
     "training_net": "a TrainingNet: the net with its loss attached, forward(batch) -> loss",
     "batch_size": "int: examples per batch",
     "batches_per_round": "int or None: batches in one round (None for streams of unknown length)",
@@ -53,13 +53,23 @@ PROPERTIES: dict[str, str] = {
     "training_examples": "int or None: examples in one round",
     "weights_learning_rate_multipliers": "dict[str, float]: effective multiplier per parameter",
     "working_precision": "str: 'float32' or 'float64'",
+    "batch_measurements_lists": "dict[str, list]: each measurement on each batch (ask by name)",
+    "best_validation_round": "int or None: the round of the best validation (the trained net's)",
+    "measurements": "list[str]: the keys of the measurements taken",
+    "round_measurements": "dict: the training measurements of the last round",
+    "round_measurements_lists": "dict[str, list]: each training measurement, round by round",
+    "stopping_criterion": "dict or None: the resolved training_stopping_criterion",
+    "validation_examples": "int or None: examples in the validation set",
+    "validation_loss": "float or None: the loss of the last validation",
+    "validation_loss_list": "list[float]: the loss of every validation",
+    "validation_measurements": "dict or None: the measurements of the last validation",
+    "validation_measurements_lists": "dict[str, list]: each validation measurement, in order",
+    "validation_positions": "list[int]: the absolute batch at which each validation ran",
 }
 
 PLANNED_PROPERTIES = (
-    "batch_measurements_lists", "best_validation_round", "checkpointing_files", "final_plots",
-    "loss_plot", "round_measurements", "round_measurements_lists", "skipped_training_data",
-    "training_update_schedule", "validation_examples", "validation_loss", "validation_loss_list",
-    "validation_measurements", "validation_measurements_lists", "validation_positions",
+    "checkpointing_files", "final_plots", "loss_plot", "skipped_training_data",
+    "training_update_schedule",
 )  # fmt: skip
 
 

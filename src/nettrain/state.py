@@ -30,12 +30,17 @@ REASONS = {
     "weights_diverged": "the loss or the weights became NaN or infinite",
     "stopped_by_user": "interrupted (Ctrl-C)",
     "data_exhausted": "a one-shot data stream ran out",
+    "stopping_criterion": "the stopping criterion said training no longer improves",
+    "progress_function": "the training_progress_function returned 'stop_training'",
+    "aborted": "the training_progress_function returned 'abort_training'",
 }
 
 _PROGRESS_FIELDS = (
     "seed", "batch_size", "max_rounds", "round", "batch_in_round", "absolute_batch",
     "examples_processed", "time_spent", "batch_losses", "batch_sizes", "round_losses",
-    "round_positions", "reason",
+    "round_positions", "reason", "round_measurements", "validation_losses",
+    "validation_measurements", "validation_positions", "validation_rounds", "best_round",
+    "best_position", "best_weights",
 )  # fmt: skip
 
 
@@ -56,6 +61,10 @@ class TrainState:
             example, and the absolute batch at which it ended).
         pending: this round's losses still on the device (read at once when something reports).
         reason: why training stopped, one of ``REASONS``, or None while it runs.
+        round_measurements: the training measurements of each round that ended.
+        validation_*: one entry per validation: loss, measurements, absolute batch, round.
+        best_round / best_position / best_weights: the best validation so far and a copy of
+            the weights it had (S2.2).
     """
 
     net: nn.Module
@@ -75,6 +84,14 @@ class TrainState:
     pending: list[Tensor] = field(default_factory=list)
     pending_sizes: list[int] = field(default_factory=list)
     reason: str | None = None
+    round_measurements: list[dict[str, Any]] = field(default_factory=list)
+    validation_losses: list[float] = field(default_factory=list)
+    validation_measurements: list[dict[str, Any]] = field(default_factory=list)
+    validation_positions: list[int] = field(default_factory=list)
+    validation_rounds: list[int] = field(default_factory=list)
+    best_round: int | None = None
+    best_position: int | None = None
+    best_weights: dict[str, Tensor] | None = None
 
     def record_batch_count(self, examples: int) -> None:
         self.batch_in_round += 1

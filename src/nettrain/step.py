@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import torch
 from torch import Tensor, nn
 
 from .losses import LossPlan
@@ -27,10 +28,21 @@ __all__ = ["Step", "make_step"]
 Step = Callable[[Mapping[str, Tensor]], Tensor]
 
 
-def make_step(net: nn.Module, inputs: tuple[str, ...], plan: LossPlan, updater: object) -> Step:
+Observe = Callable[[Mapping[str, Tensor], Mapping[str, Tensor], Tensor], None]
+
+
+def make_step(
+    net: nn.Module,
+    inputs: tuple[str, ...],
+    plan: LossPlan,
+    updater: object,
+    observe: Observe | None = None,
+) -> Step:
     """Build the function that trains on one batch and returns its (detached) loss.
 
-    The returned function does no host-device synchronisation: the loss stays on the device.
+    ``observe(outputs, batch, loss)``, if given, sees the batch's outputs after the update (for
+    round measurements). The returned function does no host-device synchronisation: the loss
+    stays on the device.
     """
     zero_grad = updater.zero_grad  # type: ignore[attr-defined]
     update = updater.step  # type: ignore[attr-defined]
@@ -38,32 +50,44 @@ def make_step(net: nn.Module, inputs: tuple[str, ...], plan: LossPlan, updater: 
     if len(inputs) == 1:
         (name,) = inputs
 
-        def loss_of(batch: Mapping[str, Tensor]) -> Tensor:
-            return plan(output_ports(net(batch[name])), batch)
+        def forward(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+            return output_ports(net(batch[name]))
     else:
 
-        def loss_of(batch: Mapping[str, Tensor]) -> Tensor:
-            return plan(output_ports(net(*[batch[n] for n in inputs])), batch)
+        def forward(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+            return output_ports(net(*[batch[n] for n in inputs]))
 
     if getattr(updater, "needs_closure", False):
         # L-BFGS re-evaluates the loss during its line search, so it gets a closure.
         def closure_step(batch: Mapping[str, Tensor]) -> Tensor:
+            seen: list[dict[str, Tensor]] = []
+
             def closure() -> Tensor:
                 zero_grad()
-                loss = loss_of(batch)
+                outputs = forward(batch)
+                loss = plan(outputs, batch)
                 loss.backward()
+                seen[:] = [outputs]
                 return loss
 
-            loss = update(closure)
-            return loss.detach()
+            loss = update(closure).detach()
+            if observe is not None:
+                with torch.no_grad():
+                    observe(seen[0], batch, loss)
+            return loss
 
         return closure_step
 
     def step(batch: Mapping[str, Tensor]) -> Tensor:
-        loss = loss_of(batch)
+        outputs = forward(batch)
+        loss = plan(outputs, batch)
         zero_grad()
         loss.backward()
         update()
-        return loss.detach()
+        loss = loss.detach()
+        if observe is not None:
+            with torch.no_grad():
+                observe(outputs, batch, loss)
+        return loss
 
     return step

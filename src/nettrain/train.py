@@ -31,9 +31,11 @@ from torch import Tensor, nn
 
 from .data.batching import BatchSource, InMemorySource
 from .data.forms import normalize
-from .errors import NetTrainError, describe
+from .data.split import split_fraction
+from .errors import NetTrainError, NetTrainWarning, describe
 from .loop import LoopPlan, Observer, run
 from .losses import LossPlan, TrainingNet, resolve_loss
+from .monitor import Monitor, ProgressFunction, Validation, parse_validation_interval, task_of
 from .optim import build_updater
 from .options import auto
 from .options.resolved import Options, resolve_options
@@ -52,10 +54,6 @@ __all__ = ["NetTrainWarning", "train"]
 
 Clock = Callable[[], float]
 EVAL_CHUNK = 4096
-
-
-class NetTrainWarning(UserWarning):
-    """Something went wrong in training that the user should know about (divergence, ...)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,6 +85,11 @@ class Request:
                     items.append(p if p == "all" else check_property_name(p))
             return cls(tuple(items), False, False)
         return cls((check_property_name(prop),), True, False)
+
+    @property
+    def names(self) -> set[str]:
+        """The property names asked for by name."""
+        return {i for i in self.items if isinstance(i, str)}
 
     @property
     def histories(self) -> list[HistoryCollector]:
@@ -132,7 +135,7 @@ def _move(batch: Mapping[str, Tensor], device: torch.device) -> dict[str, Tensor
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def _check_class_targets(source: BatchSource, plan: LossPlan) -> None:
+def _check_class_targets(source: BatchSource, plan: LossPlan, argument: str = "data") -> None:
     """Class indices outside [0, classes) would crash inside PyTorch: report the first one."""
     if not isinstance(source, InMemorySource):
         return
@@ -144,7 +147,7 @@ def _check_class_targets(source: BatchSource, plan: LossPlan) -> None:
         if bool(bad.any()):
             index = int(bad.nonzero()[0, 0])
             raise NetTrainError(
-                "data", f"target {term.target!r} holds a class index outside the net's classes",
+                argument, f"target {term.target!r} holds a class index outside the net's classes",
                 index=index, expected=f"an int from 0 to {term.classes - 1} (the output port "
                 f"{term.output!r} has {term.classes} classes)",
                 received=repr(column[index].tolist()),
@@ -178,6 +181,7 @@ class Session:
     max_rounds: int | None
     time_goal: float | None
     updater: Any
+    validation: Validation | None = None
 
 
 def _choose_batch_size(
@@ -221,6 +225,55 @@ def _choose_batch_size(
     )
 
 
+def _validation(
+    opts: Options, source: BatchSource, plan: LossPlan
+) -> tuple[BatchSource, Validation | None]:
+    """Resolve ``validation_set``: held-out fraction, other data, or None."""
+    if opts.validation_set is None:
+        return source, None
+    spec, interval = parse_validation_interval(opts.validation_set)
+    if isinstance(spec, str) and spec == "auto":
+        raise NetTrainError(
+            "validation_set", '"auto" means the test split of a named dataset',
+            expected="a named dataset as training data", received=f"a {source.form} form",
+            hint="give validation data or a fraction such as 0.1",
+        )  # fmt: skip
+    if isinstance(spec, float | int) and not isinstance(spec, bool):
+        if not isinstance(source, InMemorySource):
+            raise NetTrainError(
+                "validation_set", "a fraction can only be held out of data held in memory",
+                expected="validation data in any form",
+                received=f"{spec!r} with a {source.form} stream",
+            )  # fmt: skip
+        term = plan.terms[0]
+        task = task_of(term)[0]
+        stratify = term.target if task in ("classification", "binary") else None
+        kept, out = split_fraction(source.table, spec, seed=opts.seed, stratify=stratify)
+        held_out = InMemorySource(out, source.seed)
+        return InMemorySource(kept, source.seed), Validation(held_out, interval)
+    other = normalize(spec, seed=opts.seed, float_dtype=_data_dtype(source),
+                      argument="validation_set")  # fmt: skip
+    if isinstance(other, InMemorySource):
+        other = other.to(opts.device)
+    if set(other.names) != set(source.names):
+        raise NetTrainError(
+            "validation_set", "the validation data has other ports than the training data",
+            expected="ports " + ", ".join(map(repr, source.names)),
+            received="ports " + ", ".join(map(repr, other.names)),
+        )  # fmt: skip
+    _check_class_targets(other, plan, argument="validation_set")
+    return source, Validation(_convert_targets(other, plan), interval)
+
+
+def _data_dtype(source: BatchSource) -> torch.dtype:
+    """The floating dtype the training inputs were given (validation data gets the same)."""
+    if isinstance(source, InMemorySource):
+        for column in source.table.columns.values():
+            if column.is_floating_point():
+                return column.dtype
+    return torch.float32
+
+
 def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock) -> Session:
     if not isinstance(net, nn.Module):
         raise NetTrainError(
@@ -246,6 +299,7 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock) -> Sessi
                         float_dtype=dtype)  # fmt: skip
     _check_class_targets(source, plan)
     source = _convert_targets(source, plan)
+    source, validation = _validation(opts, source, plan)
     batch_size = _choose_batch_size(net, opts, source, binding, plan, sample, clock)
     net.train()
     per_round = source.batches_per_round(batch_size)
@@ -276,8 +330,10 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock) -> Sessi
         total_steps = min(total_steps or math.inf, max_rounds * per_round)  # type: ignore[assignment]
     updater = build_updater(net, opts.method, multipliers=opts.learning_rate_multipliers,
                             total_steps=total_steps)  # fmt: skip
-    return Session(net, opts, source, binding, plan, dtype, batch_size, max_rounds, time_goal,
-                   updater)  # fmt: skip
+    return Session(
+        net, opts, source, binding, plan, dtype, batch_size, max_rounds, time_goal, updater,
+        validation,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,8 +388,46 @@ def _permutations(session: Session, rounds: int) -> list[Tensor]:
     return [source.permutation(r).cpu() for r in range(1, rounds + 1)]
 
 
+def _lists(entries: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    keys = list(entries[0]) if entries else []
+    return {k: [e.get(k) for e in entries] for k in keys}
+
+
+def _ask_by_name() -> Any:
+    raise NetTrainError(
+        "prop", "batch_measurements_lists is recorded only when asked for by name",
+        expected='prop=["all", "batch_measurements_lists"] or the name alone',
+        received='"all"', hint="name it: measuring every batch reads the device every batch",
+    )  # fmt: skip
+
+
+def _measurement_values(state: TrainState, session: Session, monitor: Monitor) -> dict[str, Any]:
+    validation = session.validation
+    return {
+        "round_measurements": state.round_measurements[-1] if state.round_measurements else {},
+        "round_measurements_lists": _lists(state.round_measurements),
+        "validation_examples": validation.examples if validation is not None else None,
+        "validation_loss": state.validation_losses[-1] if state.validation_losses else None,
+        "validation_loss_list": list(state.validation_losses),
+        "validation_measurements": (
+            state.validation_measurements[-1] if state.validation_measurements else None
+        ),
+        "validation_measurements_lists": _lists(state.validation_measurements),
+        "validation_positions": list(state.validation_positions),
+        "best_validation_round": state.best_round,
+        "measurements": [m.key for m in monitor.measured],
+        "stopping_criterion": (
+            monitor.criterion.describe() if monitor.criterion is not None else None
+        ),
+    }
+
+
 def _results(
-    session: Session, state: TrainState, final_net: nn.Module, training_net: nn.Module
+    session: Session,
+    state: TrainState,
+    final_net: nn.Module,
+    training_net: nn.Module,
+    monitor: Monitor,
 ) -> TrainResult:
     updater, opts = session.updater, session.options
     time_spent = max(state.time_spent, 1e-12)
@@ -372,18 +466,27 @@ def _results(
         "weights_learning_rate_multipliers": dict(updater.multipliers),
         "working_precision": str(session.dtype).replace("torch.", ""),
     }
+    values.update(_measurement_values(state, session, monitor))
     lazy = {
         "example_losses": lambda: _example_losses(session),
         "batch_permutation": lambda: _permutations(session, state.round),
     }
+    if monitor.batch_stats is None:
+        lazy["batch_measurements_lists"] = _ask_by_name
+    else:
+        values["batch_measurements_lists"] = _lists(monitor.batch_values)
     missing = set(PROPERTIES) - set(values) - set(lazy) - {"properties"}
     assert not missing, missing
     return TrainResult(values, lazy)
 
 
 def _divergence_warning(state: TrainState, snapshot: _Snapshot, session: Session) -> str:
-    kept = (f"the weights from the end of round {snapshot.round}, the last finite state"
-            if snapshot.round else "the weights it had before training")  # fmt: skip
+    if state.best_weights is not None:
+        kept = f"the weights of the best validation (round {state.best_round})"
+    elif snapshot.round:
+        kept = f"the weights from the end of round {snapshot.round}, the last finite state"
+    else:
+        kept = "the weights it had before training"
     return (
         f"Training stopped in round {state.round} (batch {state.absolute_batch}): the loss or the "
         f"weights became NaN or infinite (reason 'weights_diverged'). The net now holds {kept}; "
@@ -452,26 +555,48 @@ def _run(session: Session, request: Request, clock: Clock) -> TrainResult:
         max_rounds=session.max_rounds,
     )
     snapshot = _Snapshot(net)
+    opts = session.options
+    monitor = Monitor(
+        net=net, inputs=session.binding.inputs, plan=session.plan,
+        measurements=opts.measurements, validation=session.validation,
+        criterion=opts.stopping_criterion, batch_size=session.batch_size, device=opts.device,
+        record_batches="batch_measurements_lists" in request.names,
+    )  # fmt: skip
     observers: list[Observer] = list(request.histories)
-    if session.options.reporting == "print":
-        observers.append(PrintReporter(interval=session.options.report_interval))
-    step = make_step(net, session.binding.inputs, session.plan, updater)
+    function = ProgressFunction(opts.progress_function) if opts.progress_function else None
+    if function is not None:
+        observers.append(function)
+    if opts.reporting == "print":
+        observers.append(PrintReporter(interval=opts.report_interval))
+    step = make_step(net, session.binding.inputs, session.plan, updater, monitor.observe)
     with _frozen(net, updater.frozen), InterruptGuard() as guard:
+
+        def stop_reason() -> str | None:
+            if guard.requested:
+                return "stopped_by_user"
+            return function.signal if function is not None else None
+
         plan = LoopPlan(
-            data=session.source, step=step, device=session.options.device,
-            time_goal=session.time_goal, observers=observers,
-            stop_requested=lambda: guard.requested, on_round_end=snapshot.take,
-            learning_rate=lambda: updater.learning_rate,
+            data=session.source, step=step, device=opts.device, time_goal=session.time_goal,
+            observers=observers, stop_reason=stop_reason, on_round_end=snapshot.take,
+            learning_rate=lambda: updater.learning_rate, monitor=monitor,
         )  # fmt: skip
         run(state, plan, clock)
     final_net: nn.Module = net
     if state.reason == "weights_diverged":
         final_net = copy.deepcopy(net)
-        snapshot.restore()
+        if state.best_weights is not None:
+            net.load_state_dict(state.best_weights)
+        else:
+            snapshot.restore()
         warnings.warn(_divergence_warning(state, snapshot, session), NetTrainWarning,
                       stacklevel=4)  # fmt: skip
+    elif session.validation is not None:
+        monitor.validate_at_end(state)
+        final_net = copy.deepcopy(net)
+        monitor.restore_best(state)
     net.eval()
     if final_net is not net:
         final_net.eval()
     training_net = TrainingNet(net, session.binding.inputs, session.plan)
-    return _results(session, state, final_net, training_net)
+    return _results(session, state, final_net, training_net, monitor)

@@ -34,15 +34,13 @@ __all__ = ["KNOWN_OPTIONS", "PLANNED_OPTIONS", "Options", "resolve_options"]
 KNOWN_OPTIONS = (
     "batch_size", "learning_rate", "learning_rate_multipliers", "loss_function",
     "max_training_rounds", "method", "random_seeding", "target_device", "time_goal",
-    "training_progress_reporting", "working_precision",
+    "training_progress_reporting", "working_precision", "validation_set",
+    "training_progress_measurements", "training_stopping_criterion",
+    "training_progress_function",
 )  # fmt: skip
 
 # Options of SPEC S1.3 that later versions add; naming one says so instead of "unknown".
 PLANNED_OPTIONS = {
-    "validation_set": "validation sets",
-    "training_progress_measurements": "measurements",
-    "training_stopping_criterion": "stopping criteria",
-    "training_progress_function": "progress functions",
     "training_progress_checkpointing": "checkpointing",
     "training_update_schedule": "update schedules",
     "performance_goal": "performance goals",
@@ -67,6 +65,10 @@ class Options:
     dtype: torch.dtype | None  # None: keep the net's own floating dtype
     reporting: str | None
     report_interval: float
+    validation_set: Any = None
+    measurements: Any = "auto"
+    stopping_criterion: Any = None
+    progress_function: Any = None
 
 
 def _positive_int(name: str, value: object, what: str) -> int | None:
@@ -151,4 +153,8 @@ def resolve_options(options: Mapping[str, object]) -> Options:
         dtype=None if precision == "auto" else resolve_precision(precision),
         reporting=reporting,
         report_interval=interval,
+        validation_set=get("validation_set"),
+        measurements=get("training_progress_measurements", "auto"),
+        stopping_criterion=get("training_stopping_criterion"),
+        progress_function=get("training_progress_function"),
     )

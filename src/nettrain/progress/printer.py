@@ -2,7 +2,10 @@
 
 Lines look like::
 
-    round 2/5  batch 412/938  loss 0.4213  25,310 examples/s  elapsed 0:07  ETA 0:13
+    round 2/5  batch 412/938  loss 0.4213  error_rate 0.1520  val loss 0.4408
+    val error_rate 0.1561  25,310 examples/s  elapsed 0:07  ETA 0:13
+
+(one line; round measurements are those of the last round that ended).
 
 Example:
     >>> import io
@@ -34,6 +37,15 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _scalars(prefix: str, values: dict[str, Any]) -> list[str]:
+    """Scalar measurements as "key 0.1234"; tensors (per-class values, curves) are left out."""
+    return [
+        f"{prefix}{key} {value:.4f}"
+        for key, value in values.items()
+        if key != "loss" and isinstance(value, float)
+    ]
+
+
 class PrintReporter:
     """Prints progress lines to ``stream`` (standard output by default) every ``interval`` s."""
 
@@ -55,6 +67,13 @@ class PrintReporter:
             f"round {live['round']}" + (f"/{rounds}" if rounds else ""),
             f"batch {live['batch']}" + (f"/{per_round}" if per_round else ""),
             f"loss {live['round_loss']:.4f}",
+            *_scalars("", live.get("round_measurements") or {}),
+            *(
+                [f"val loss {live['validation_loss']:.4f}"]
+                if live.get("validation_loss") is not None
+                else []
+            ),
+            *_scalars("val ", live.get("validation_measurements") or {}),
             f"{live['examples_per_second']:,.0f} examples/s",
             f"elapsed {format_seconds(live['time_elapsed'])}",
             f"ETA {format_seconds(live['time_remaining'])}",

@@ -1,0 +1,367 @@
+"""Watching a run: round measurements, validation, the best net, stopping, progress functions.
+
+The loop calls three hooks, all cheap unless something is due:
+
+- ``observe(outputs, batch, loss)`` after every update (from the step): adds the batch to the
+  round's measurement statistics, on the device, without a sync;
+- ``after_batch(state, elapsed)``: validates when a batch or time interval is due;
+- ``after_round(state, elapsed)``: reads the round's measurements, validates when due.
+
+Each validation records the validation loss and measurements, keeps a copy of the weights when
+they are the best so far (S2.2), and checks the stopping criterion (S2.3). ``finish`` runs the
+final validation and puts the best weights back into the net.
+
+Example:
+    >>> import torch, torch.nn as nn
+    >>> from nettrain.losses import resolve_loss
+    >>> net = nn.Linear(2, 3)
+    >>> batch = {"input": torch.randn(6, 2), "target": torch.tensor([0, 1, 2, 0, 1, 2])}
+    >>> plan = resolve_loss("auto", net, ("input",), ("target",), batch)
+    >>> task_of(plan.terms[0])
+    ('classification', 'logits', 3)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .data.batching import BatchSource, InMemorySource
+from .errors import NetTrainError, NetTrainWarning, describe
+from .losses import LossPlan, LossTerm, _nll, _nll_of_probs
+from .measure import Accumulator, Measurement, parse_measurements
+from .options.durations import Interval, parse_interval
+from .state import TrainState
+from .stopping import StoppingCriterion, StoppingTracker, parse_criterion
+
+__all__ = ["Monitor", "ProgressFunction", "Validation", "parse_validation_interval", "task_of"]
+
+STOP_SIGNALS = {"stop_training": "progress_function", "abort_training": "aborted"}
+
+
+def task_of(term: LossTerm) -> tuple[str | None, str, int | None]:
+    """What the measurements look at for a loss term: (task, score kind, number of classes)."""
+    if term.name == "cross_entropy":
+        scores = "logits"
+        if term.fn is _nll_of_probs:
+            scores = "probabilities"
+        elif term.fn is _nll:
+            scores = "log_probabilities"
+        return "classification", scores, term.classes
+    if term.name == "binary_cross_entropy":
+        return "binary", "logits", None
+    if term.name in ("mean_squared", "mean_absolute", "huber"):
+        return "regression", "logits", None
+    return None, "logits", None
+
+
+def _measurements(spec: object, term: LossTerm) -> list[Measurement]:
+    task, _, classes = task_of(term)
+    if task is None:
+        # a loss the net computes itself, or a custom loss: only the loss can be measured
+        loss_only = parse_measurements(["loss"], task="regression")
+        if spec in ("auto", None, "loss", ["loss"]):
+            return loss_only
+        raise NetTrainError(
+            "training_progress_measurements",
+            f"the loss {term.name!r} does not say what the outputs are, so only 'loss' can be "
+            "measured",
+            expected='"auto" or "loss"',
+            received=describe(spec),
+            hint="use a built-in loss (cross_entropy, binary_cross_entropy, mean_squared...)",
+        )
+    return parse_measurements(spec, task=task, num_classes=classes)
+
+
+@dataclass
+class Validation:
+    """A validation set and how often it is used."""
+
+    source: BatchSource
+    interval: Interval = field(default_factory=lambda: Interval(1.0, "rounds"))
+
+    @property
+    def examples(self) -> int | None:
+        return self.source.num_examples
+
+
+def parse_validation_interval(spec: object) -> tuple[object, Interval]:
+    """Split ``(data, {"interval": ...})`` into the data and its interval (default: 1 round)."""
+    if (
+        isinstance(spec, tuple)
+        and len(spec) == 2
+        and isinstance(spec[1], Mapping)
+        and ("interval" in spec[1])
+    ):
+        unknown = [k for k in spec[1] if k != "interval"]
+        if unknown:
+            raise NetTrainError(
+                "validation_set", f"unknown sub-option {unknown[0]!r}",
+                expected='{"interval": "2 rounds" | "500 batches" | "30 s"}',
+                received=repr(unknown[0]),
+            )  # fmt: skip
+        return spec[0], parse_interval(spec[1]["interval"], argument="validation_set")
+    return spec, Interval(1.0, "rounds")
+
+
+class ProgressFunction:
+    """``training_progress_function``: called with the live properties; may stop training."""
+
+    def __init__(self, spec: object) -> None:
+        function, interval = spec, Interval(1.0, "rounds")
+        if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping):
+            function = spec[0]
+            unknown = [k for k in spec[1] if k != "interval"]
+            if unknown:
+                raise NetTrainError(
+                    "training_progress_function", f"unknown sub-option {unknown[0]!r}",
+                    expected='{"interval": "round" | "batch" | "2 rounds" | "30 s"}',
+                    received=repr(unknown[0]),
+                )  # fmt: skip
+            raw = spec[1].get("interval", "round")
+            raw = {"round": "1 rounds", "batch": "1 batches"}.get(raw, raw)
+            interval = parse_interval(raw, argument="training_progress_function")
+        if not callable(function):
+            raise NetTrainError(
+                "training_progress_function", "is not callable",
+                expected="a function f(live_properties) or (f, {'interval': ...})",
+                received=describe(function),
+            )  # fmt: skip
+        self.function = function
+        self.every = interval
+        self.wants_batches = interval.unit == "batches"
+        self.interval: float | None = interval.amount if interval.unit == "seconds" else None
+        self.signal: str | None = None
+
+    def notify(self, event: str, live: dict[str, Any]) -> None:
+        unit, amount = self.every.unit, self.every.amount
+        due = (
+            (unit == "batches" and event == "batch_complete"
+             and live["absolute_batch"] % int(amount) == 0)
+            or (unit == "rounds" and event == "round_complete" and live["round"] % int(amount) == 0)
+            or (unit == "seconds" and event == "report")
+            or event in ("training_started", "training_complete")
+        )  # fmt: skip
+        if not due or self.signal is not None:
+            return
+        answer = self.function({**live, "event": event})
+        if isinstance(answer, str) and answer in STOP_SIGNALS and event != "training_complete":
+            self.signal = STOP_SIGNALS[answer]
+
+
+class _BestTracker:
+    """Keeps a copy of the weights each time a validation beats the best so far."""
+
+    def __init__(self, net: nn.Module, key: str, direction: str, tie_key: str | None) -> None:
+        self.net = net
+        self.key, self.direction, self.tie_key = key, direction, tie_key
+        self.best: tuple[float, float] | None = None
+
+    def better(self, values: Mapping[str, Any]) -> bool:
+        value = float(values[self.key])
+        tie = float(values[self.tie_key]) if self.tie_key else 0.0
+        if not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        sign = -1.0 if self.direction == "increasing" else 1.0
+        best_value, best_tie = self.best
+        if sign * value < sign * best_value:
+            return True
+        return value == best_value and self.tie_key is not None and tie < best_tie
+
+    def consider(self, values: Mapping[str, Any], state: TrainState) -> bool:
+        if not self.better(values):
+            return False
+        self.best = (float(values[self.key]),
+                     float(values[self.tie_key]) if self.tie_key else 0.0)  # fmt: skip
+        weights = self.net.state_dict()
+        if state.best_weights is None:
+            state.best_weights = {k: v.detach().clone() for k, v in weights.items()}
+        else:
+            with torch.no_grad():
+                for k, v in weights.items():
+                    state.best_weights[k].copy_(v)
+        state.best_round = state.round
+        state.best_position = state.absolute_batch
+        return True
+
+
+class Monitor:
+    """Round measurements, validation, best net and stopping for one run (see module doc)."""
+
+    def __init__(
+        self,
+        *,
+        net: nn.Module,
+        inputs: tuple[str, ...],
+        plan: LossPlan,
+        measurements: object,
+        validation: Validation | None,
+        criterion: object,
+        batch_size: int,
+        device: torch.device,
+        record_batches: bool = False,
+    ) -> None:
+        self.net, self.inputs, self.plan = net, inputs, plan
+        self.term = plan.terms[0]
+        task, scores, classes = task_of(self.term)
+        self.task = task or "regression"
+        self.measured = _measurements(measurements, self.term)
+        self._make_accumulator: Callable[[], Accumulator] = lambda: Accumulator(
+            self.measured, task=self.task, scores=scores, num_classes=classes, device=device
+        )
+        self.round_stats = self._make_accumulator()
+        self.device = device
+        # per-batch measurements cost a sync per batch: kept only when asked for
+        self.batch_stats = self._make_accumulator() if record_batches else None
+        self.batch_values: list[dict[str, Any]] = []
+        self.validation = validation
+        self.eval_batch = max(batch_size, min(4 * batch_size, 1024))
+        directions = {m.key: m.direction for m in self.measured}
+        directions.setdefault("loss", "decreasing")
+        self.criterion: StoppingCriterion | None = None
+        self.stopping: StoppingTracker | None = None
+        if criterion is not None:
+            self.criterion = parse_criterion(criterion, directions=directions)
+            self.stopping = StoppingTracker(self.criterion)
+            if validation is None:
+                warnings.warn(
+                    "training_stopping_criterion without a validation_set is checked on the "
+                    "training round measurements, which keep improving as the net overfits; "
+                    "give a validation_set to stop on unseen data",
+                    NetTrainWarning, stacklevel=4,
+                )  # fmt: skip
+        self.best: _BestTracker | None = None
+        if validation is not None:
+            if self.criterion is not None and self.criterion.key is not None:
+                key, direction, tie = self.criterion.key, self.criterion.direction, None
+            elif "error_rate" in directions:
+                key, direction, tie = "error_rate", "decreasing", "loss"
+            else:
+                key, direction, tie = "loss", "decreasing", None
+            self.best = _BestTracker(net, key, direction, tie)
+        self._next_time: float | None = None
+
+    # ---- per batch (hot path) ----------------------------------------------------------------
+
+    def observe(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor],
+                loss: Tensor) -> None:  # fmt: skip
+        self.observe_into(self.round_stats, outputs, batch, loss)
+        if self.batch_stats is not None:
+            self.batch_stats.reset()
+            self.observe_into(self.batch_stats, outputs, batch, loss)
+            self.batch_values.append(self.batch_stats.result())
+
+    def after_batch(self, state: TrainState, elapsed: float) -> str | None:
+        v = self.validation
+        if v is None or v.interval.unit == "rounds":
+            return None
+        if v.interval.unit == "batches":
+            due = state.absolute_batch % int(v.interval.amount) == 0
+        else:
+            if self._next_time is None:
+                self._next_time = v.interval.amount
+            due = elapsed >= self._next_time
+            if due:
+                self._next_time = elapsed + v.interval.amount
+        return self.validate(state) if due else None
+
+    def after_round(self, state: TrainState, elapsed: float) -> str | None:
+        values = self.round_stats.result()
+        self.round_stats.reset()
+        state.round_measurements.append(values)
+        v = self.validation
+        if v is not None:
+            if v.interval.unit == "rounds" and state.round % int(v.interval.amount) == 0:
+                return self.validate(state)
+            return None
+        if self.stopping is not None and self.stopping.check(self._criterion_values(state)):
+            return "stopping_criterion"
+        return None
+
+    # ---- validation --------------------------------------------------------------------------
+
+    def _batches(self) -> Any:
+        assert self.validation is not None
+        source = self.validation.source
+        if isinstance(source, InMemorySource):
+            columns, n = source.table.columns, len(source.table)
+            for begin in range(0, n, self.eval_batch):
+                yield {k: v[begin : begin + self.eval_batch] for k, v in columns.items()}
+        else:
+            yield from source.round_batches(1, self.eval_batch)
+
+    def evaluate(self) -> dict[str, Any]:
+        """The loss and measurements of the net on the validation set (eval mode, no grad)."""
+        stats = self._make_accumulator()
+        was_training = self.net.training
+        self.net.eval()
+        on_device = self.validation is not None and self.validation.source.on_device
+        with torch.no_grad():
+            for batch in self._batches():
+                if not on_device:
+                    batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                outputs = self.plan.forward(self.net, self.inputs, batch)
+                self.observe_into(stats, outputs, batch, self.plan(outputs, batch))
+        self.net.train(was_training)
+        return stats.result()
+
+    def observe_into(self, stats: Accumulator, outputs: Mapping[str, Tensor],
+                     batch: Mapping[str, Tensor], loss: Tensor) -> None:  # fmt: skip
+        term = self.term
+        if term.target is None:
+            # only the loss is measured; the filler gives each batch its weight in examples
+            filler = loss.detach().expand(next(iter(batch.values())).shape[0])
+            stats.update(filler, filler, loss=loss.detach())
+        else:
+            stats.update(term.prediction(outputs).detach(), term.target_of(batch),
+                         loss=loss.detach())  # fmt: skip
+
+    def validate(self, state: TrainState) -> str | None:
+        """Validate now: record, keep the best weights, check the stopping criterion."""
+        state.flush()
+        values = self.evaluate()
+        state.validation_losses.append(float(values.get("loss", math.nan)))
+        state.validation_measurements.append(values)
+        state.validation_positions.append(state.absolute_batch)
+        state.validation_rounds.append(state.round)
+        if self.best is not None:
+            self.best.consider(values, state)
+        if self.stopping is not None and self.stopping.check(self._criterion_values(state)):
+            return "stopping_criterion"
+        return None
+
+    def _criterion_values(self, state: TrainState) -> dict[str, Any]:
+        if self.validation is not None:
+            values = dict(state.validation_measurements[-1])
+        else:
+            values = dict(state.round_measurements[-1])
+        values.update(
+            round_loss=state.round_losses[-1] if state.round_losses else math.nan,
+            round_measurements=state.round_measurements[-1] if state.round_measurements else {},
+            validation_loss=state.validation_losses[-1] if state.validation_losses else None,
+            validation_measurements=state.validation_measurements[-1]
+            if state.validation_measurements else None,
+        )  # fmt: skip
+        return values
+
+    def validate_at_end(self, state: TrainState) -> None:
+        """The final validation, unless the user stopped or aborted training, or the last
+        validation was at this very batch."""
+        if self.validation is None or state.reason in ("stopped_by_user", "aborted"):
+            return
+        positions = state.validation_positions
+        if not positions or positions[-1] != state.absolute_batch:
+            self.validate(state)
+
+    def restore_best(self, state: TrainState) -> None:
+        """Put the best validation weights back into the net (not after an abort)."""
+        if state.reason != "aborted" and state.best_weights is not None:
+            self.net.load_state_dict(state.best_weights)
