@@ -152,7 +152,11 @@ class _Clock:
         return self.read() - self.start
 
 
-def _start_round(state: TrainState) -> bool:
+def _start_round(state: TrainState, plan: LoopPlan) -> bool:
+    stop = plan.stop_reason()  # a progress function may have asked at the end of the last round
+    if stop is not None:
+        state.reason = stop
+        return False
     if state.max_rounds is not None and state.round >= state.max_rounds:
         state.reason = "max_training_rounds"
         return False
@@ -228,7 +232,7 @@ def run(state: TrainState, plan: LoopPlan, clock: Callable[[], float] = time.per
     _notify(plan, events.TRAINING_STARTED, state, timer.elapsed())
     try:
         while state.reason is None:
-            if state.batch_in_round == 0 and not _start_round(state):
+            if state.batch_in_round == 0 and not _start_round(state, plan):
                 break
             if _train_round(state, plan, timer):
                 _end_round(state, plan, timer)
