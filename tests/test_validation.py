@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import QUIET, make_classification, make_net
 from torch import nn
 
 import nettrain
+from conftest import QUIET, make_classification, make_net
 from nettrain import NetTrainError, NetTrainWarning
 from nettrain.data.split import split_fraction
 from nettrain.data.table import PortTable
@@ -229,7 +229,8 @@ def test_progress_function_gets_live_properties_at_its_interval():
     seen = []
     nettrain.train(
         make_net(), (x, y), validation_set=0.2, batch_size=10, max_training_rounds=3,
-        training_progress_function=(lambda live: seen.append(dict(live)), {"interval": "4 batches"}),
+        training_progress_function=(lambda live: seen.append(dict(live)),
+                                    {"interval": "4 batches"}),
         **QUIET,
     )  # fmt: skip
     batches = [s["absolute_batch"] for s in seen if s["event"] == "batch_complete"]
