@@ -41,11 +41,9 @@ def train(net, method, stop_after=None, resume=None):
     state, source, plan, updater = session(net, method)
     if resume is not None:
         state.load_state_dict(resume)
-    count = {"n": 0}
 
     def stop():
-        count["n"] += 1
-        if stop_after is not None and count["n"] >= stop_after:
+        if stop_after is not None and state.absolute_batch >= stop_after:
             return "stopped_by_user"
         return None
 

@@ -217,7 +217,14 @@ class Monitor:
         self._make_accumulator: Callable[[], Accumulator] = lambda: Accumulator(
             self.measured, task=self.task, scores=scores, num_classes=classes, device=device
         )
-        self.round_stats = self._make_accumulator()
+        # Training rounds already keep every batch's loss (TrainState), so the round's "loss"
+        # measurement is taken from there rather than accumulated a second time per batch.
+        self._loss_from_state = any(m.key == "loss" and m.name == "loss" for m in self.measured)
+        training = [m for m in self.measured if not (m.key == "loss" and m.name == "loss")]
+        self.round_stats = Accumulator(
+            training, task=self.task, scores=scores, num_classes=classes, device=device
+        )
+        self._training_measured = bool(training)
         self.device = device
         # per-batch measurements cost a sync per batch: kept only when asked for
         self.batch_stats = self._make_accumulator() if record_batches else None
@@ -251,9 +258,15 @@ class Monitor:
 
     # ---- per batch (hot path) ----------------------------------------------------------------
 
+    @property
+    def observes(self) -> bool:
+        """Whether the step must hand each batch's outputs to :meth:`observe`."""
+        return self._training_measured or self.batch_stats is not None
+
     def observe(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor],
                 loss: Tensor) -> None:  # fmt: skip
-        self.observe_into(self.round_stats, outputs, batch, loss)
+        if self._training_measured:
+            self.observe_into(self.round_stats, outputs, batch, loss)
         if self.batch_stats is not None:
             self.batch_stats.reset()
             self.observe_into(self.batch_stats, outputs, batch, loss)
@@ -274,8 +287,13 @@ class Monitor:
         return self.validate(state) if due else None
 
     def after_round(self, state: TrainState, elapsed: float) -> str | None:
-        values = self.round_stats.result()
+        measured = self.round_stats.result()
         self.round_stats.reset()
+        values = {
+            m.key: state.round_losses[-1] if m.key == "loss" and self._loss_from_state
+            else measured[m.key]
+            for m in self.measured
+        }  # fmt: skip
         state.round_measurements.append(values)
         v = self.validation
         if v is not None:

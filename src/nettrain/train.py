@@ -308,8 +308,13 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock) -> Sessi
     needs_timing = max_rounds is None and (time_goal is None or opts.method.schedule is not None)
 
     def make_updater(module: nn.Module, total: int | None = None) -> Any:
-        return build_updater(module, opts.method, multipliers=opts.learning_rate_multipliers,
-                             total_steps=total if total is not None else 1)  # fmt: skip
+        return build_updater(
+            module,
+            opts.method,
+            multipliers=opts.learning_rate_multipliers,
+            fused=True,  # torch's fused kernels: faster than foreach on CPU and GPU
+            total_steps=total if total is not None else 1,
+        )
 
     if needs_timing and per_round is not None:
         batch = _move(source.sample(batch_size), opts.device)
@@ -328,8 +333,11 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock) -> Sessi
         time_goal = auto.TARGET_TRAINING_SECONDS  # a stream of unknown length: about 20 s
     if time_goal is not None and max_rounds is not None and per_round:
         total_steps = min(total_steps or math.inf, max_rounds * per_round)  # type: ignore[assignment]
-    updater = build_updater(net, opts.method, multipliers=opts.learning_rate_multipliers,
-                            total_steps=total_steps)  # fmt: skip
+    updater = (
+        make_updater(net, total_steps)
+        if total_steps is not None
+        else build_updater(net, opts.method, multipliers=opts.learning_rate_multipliers, fused=True)
+    )
     return Session(
         net, opts, source, binding, plan, dtype, batch_size, max_rounds, time_goal, updater,
         validation,
@@ -568,7 +576,8 @@ def _run(session: Session, request: Request, clock: Clock) -> TrainResult:
         observers.append(function)
     if opts.reporting == "print":
         observers.append(PrintReporter(interval=opts.report_interval))
-    step = make_step(net, session.binding.inputs, session.plan, updater, monitor.observe)
+    observe = monitor.observe if monitor.observes else None
+    step = make_step(net, session.binding.inputs, session.plan, updater, observe)
     with _frozen(net, updater.frozen), InterruptGuard() as guard:
 
         def stop_reason() -> str | None:

@@ -159,7 +159,7 @@ class Accumulator:
                     received=describe(loss),
                     hint="pass loss=<batch mean loss> to update()",
                 )
-            self._loss_sum.add_(loss.detach().reshape(()), alpha=n)
+            self._loss_sum.add_(loss if loss.dim() == 0 else loss.reshape(()), alpha=n)
         if self._classify:
             self._update_classification(prediction, target)
         elif self.task == "regression":
@@ -190,6 +190,8 @@ class Accumulator:
                 expected=f"shape {tuple(prediction.shape[:-1])}",
                 received=describe(target),
             )
+        if prediction.dim() == 2 and target.dim() == 1 and target.dtype == torch.int64:
+            return prediction, target  # already flat: the per-batch hot path skips the views
         return prediction.reshape(-1, classes), target.reshape(-1).long()
 
     def _binary_inputs(self, prediction: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
