@@ -149,7 +149,7 @@ def test_float64_follows_float_dtype(xs: np.ndarray, ys: np.ndarray) -> None:
     ("values", "dtype", "expected"),
     [
         (np.array([1, 2], dtype=np.int32), torch.int64, [1, 2]),
-        (np.array([1, 2], dtype=np.uint8), torch.int64, [1, 2]),
+        (np.array([1, 2], dtype=np.uint8), torch.uint8, [1, 2]),  # pixels stay 8-bit
         (torch.tensor([1, 2], dtype=torch.int16), torch.int64, [1, 2]),
         ([True, False], torch.bool, [True, False]),
         (np.array([True, False]), torch.bool, [True, False]),

@@ -30,6 +30,7 @@ def test_index_targets_give_cross_entropy_on_logits():
     y = torch.tensor([0, 1, 2] * 4)
     plan, batch = plan_for(net, y)
     assert plan.describe()["output"]["loss"] == "cross_entropy"
+    assert plan.describe()["output"]["computed_from"] == "logits (the output)"
     torch.testing.assert_close(value(plan, net, batch), F.cross_entropy(net(X), y))
 
 
@@ -38,7 +39,12 @@ def test_softmax_net_uses_logits_not_log_of_softmax():
     y = torch.tensor([0, 1, 2] * 4)
     plan, batch = plan_for(net, y)
     d = plan.describe()["output"]
-    assert d["loss"] == "cross_entropy" and d["from_logits"]
+    assert d == {
+        "loss": "cross_entropy",
+        "target": "target",
+        "weight": 1.0,
+        "computed_from": "logits before the final Softmax",
+    }
     torch.testing.assert_close(value(plan, net, batch), F.cross_entropy(net[0](X), y))
     # stable where log(softmax) is not: huge logits give a finite, exact loss
     with torch.no_grad():
@@ -63,7 +69,8 @@ def test_sigmoid_net_gives_binary_cross_entropy_from_logits():
     y = (torch.rand(12, 1, generator=g) > 0.5).float()
     plan, batch = plan_for(net, y)
     d = plan.describe()["output"]
-    assert d["loss"] == "binary_cross_entropy" and d["from_logits"]
+    assert d["loss"] == "binary_cross_entropy"
+    assert d["computed_from"] == "logits before the final Sigmoid"
     torch.testing.assert_close(
         value(plan, net, batch), F.binary_cross_entropy_with_logits(net[0](X), y)
     )
@@ -160,7 +167,12 @@ def test_net_with_a_loss_output_trains_on_it():
         net, {"input": X, "target": y}, "all", max_training_rounds=200, learning_rate=0.05, **QUIET
     )
     assert r.loss_function == {
-        "loss": {"loss": "output_is_loss", "target": None, "weight": 1.0, "from_logits": False}
+        "loss": {
+            "loss": "output_is_loss",
+            "target": None,
+            "weight": 1.0,
+            "computed_from": "the output",
+        }
     }
     assert r.round_loss < 0.05 * r.round_loss_list[0]
 

@@ -199,3 +199,27 @@ def test_numpy_input_equivalent_to_tensor_for_regression():
         **OPTS,
     )
     assert_same_weights(a, b)
+
+
+def test_uint8_images_stay_8_bit_and_uint8_labels_train_as_classes():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 4, 4), generator=g, dtype=torch.uint8)
+    labels = (images.float().mean((1, 2)) > 127).to(torch.uint8)
+
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+        def forward(self, input):
+            assert input.dtype == torch.uint8  # the batch arrives as stored: 8-bit
+            return self.body(input.float() / 255)
+
+    r = nettrain.train(Scale(), (images, labels), "all", max_training_rounds=2, **QUIET)
+    assert r.loss_function["output"]["loss"] == "cross_entropy"
+
+
+def test_integer_inputs_to_a_float_net_get_a_hint():
+    images = torch.zeros(10, 16, dtype=torch.uint8)
+    with pytest.raises(nettrain.NetTrainError, match=r"x.float\(\) / 255"):
+        nettrain.train(nn.Linear(16, 2), (images, torch.zeros(10).long()), **QUIET)

@@ -19,8 +19,8 @@ Example:
     >>> net = nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=-1))
     >>> batch = {"input": torch.randn(5, 4), "target": torch.tensor([0, 2, 1, 1, 0])}
     >>> plan = resolve_loss("auto", net, ("input",), ("target",), batch)
-    >>> plan.describe()
-    {'output': {'loss': 'cross_entropy', 'target': 'target', 'weight': 1.0, 'from_logits': True}}
+    >>> plan.describe()["output"]["computed_from"]
+    'logits before the final Softmax'
     >>> loss = plan(plan.forward(net, ("input",), batch), batch)
     >>> logits = net[0](batch["input"])
     >>> torch.allclose(loss, nn.functional.cross_entropy(logits, batch["target"]))
@@ -348,6 +348,20 @@ def _custom_term(
     return LossTerm(port, target, f"custom:{label}", 1.0, fn, each, None, None)
 
 
+def _computed_from(term: LossTerm) -> str:
+    """What the loss reads: the output itself, or the logits before a final layer."""
+    if term.tap is not None:
+        layer = "Softmax" if term.name == "cross_entropy" else "Sigmoid"
+        return f"logits before the final {layer}"
+    if term.fn in (_nll, _nll_each):
+        return "log-probabilities (the output)"
+    if term.fn in (_nll_of_probs, _nll_of_probs_each):
+        return "probabilities (the output)"
+    if term.name in ("cross_entropy", "binary_cross_entropy"):
+        return "logits (the output)"
+    return "the output"
+
+
 def _split_weight(spec: object, where: str) -> tuple[object, float]:
     if (
         isinstance(spec, tuple)
@@ -421,8 +435,11 @@ class LossPlan:
 
     def describe(self) -> dict[str, dict[str, object]]:
         """The chosen loss per output port, for the results (JSON-able)."""
-        return {t.output: {"loss": t.name, "target": t.target, "weight": t.weight,
-                           "from_logits": t.tap is not None} for t in self.terms}  # fmt: skip
+        return {
+            t.output: {"loss": t.name, "target": t.target, "weight": t.weight,
+                       "computed_from": _computed_from(t)}
+            for t in self.terms
+        }  # fmt: skip
 
     def close(self) -> None:
         for term in self.terms:

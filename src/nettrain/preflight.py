@@ -53,8 +53,17 @@ def probe_forward(net: nn.Module, inputs: tuple[str, ...], batch: Mapping[str, T
             f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
             expected="inputs of the shape and dtype the net's first layer takes",
             received=shapes + " (the first dimension is the batch)",
-            hint="check the input size of the net's first layer against the data",
+            hint=_probe_hint(batch, inputs),
         ) from exc
+
+
+def _probe_hint(batch: Mapping[str, Tensor], inputs: tuple[str, ...]) -> str:
+    if any(not batch[n].is_floating_point() for n in inputs):
+        return (
+            "integer inputs reach the net as they are: scale them to floats first (images: "
+            "x.float() / 255), or convert them inside the net's forward()"
+        )
+    return "check the input size of the net's first layer against the data"
 
 
 def materialize(net: nn.Module, inputs: tuple[str, ...], batch: Mapping[str, Tensor]) -> None:

@@ -243,6 +243,8 @@ def _from_array(
     target: np.dtype[Any]
     if kind == "f":
         target = np.dtype(_NP_FLOAT.get(float_dtype, np.float32))
+    elif arr.dtype == np.uint8:
+        target = np.dtype(np.uint8)  # pixels stay 8-bit (see _with_dtype)
     elif kind in "iu":
         target = np.dtype(np.int64)
     else:
@@ -370,6 +372,8 @@ def _with_dtype(tensor: torch.Tensor, float_dtype: torch.dtype) -> torch.Tensor:
         target = float_dtype
     elif tensor.dtype == torch.bool or tensor.is_complex():
         return tensor
+    elif tensor.dtype == torch.uint8:
+        return tensor  # pixels stay 8-bit in memory (8x smaller); losses widen uint8 targets
     else:
         target = torch.int64  # class indices and token ids: what losses and embeddings expect
     return tensor if tensor.dtype == target else tensor.to(target)
