@@ -308,12 +308,14 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock) -> Sessi
     needs_timing = max_rounds is None and (time_goal is None or opts.method.schedule is not None)
 
     def make_updater(module: nn.Module, total: int | None = None) -> Any:
+        schedule = {} if opts.update_schedule is None else {"update_schedule": opts.update_schedule}
         return build_updater(
             module,
             opts.method,
             multipliers=opts.learning_rate_multipliers,
             fused=True,  # torch's fused kernels: faster than foreach on CPU and GPU
-            total_steps=total if total is not None else 1,
+            total_steps=total,
+            **schedule,
         )
 
     if needs_timing and per_round is not None:
@@ -322,7 +324,7 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock) -> Sessi
             net, binding.inputs,
             lambda m: resolve_loss(opts.loss_function, m, binding.inputs, binding.targets, batch,
                                    float_dtype=dtype),
-            make_updater, batch, clock,
+            lambda m: make_updater(m, 1), batch, clock,
         )  # fmt: skip
         if time_goal is None:
             max_rounds = auto.choose_rounds(seconds_per_batch=seconds, batches_per_round=per_round)
@@ -333,11 +335,7 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock) -> Sessi
         time_goal = auto.TARGET_TRAINING_SECONDS  # a stream of unknown length: about 20 s
     if time_goal is not None and max_rounds is not None and per_round:
         total_steps = min(total_steps or math.inf, max_rounds * per_round)  # type: ignore[assignment]
-    updater = (
-        make_updater(net, total_steps)
-        if total_steps is not None
-        else build_updater(net, opts.method, multipliers=opts.learning_rate_multipliers, fused=True)
-    )
+    updater = make_updater(net, total_steps)
     return Session(
         net, opts, source, binding, plan, dtype, batch_size, max_rounds, time_goal, updater,
         validation,

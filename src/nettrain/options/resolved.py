@@ -36,13 +36,12 @@ KNOWN_OPTIONS = (
     "max_training_rounds", "method", "random_seeding", "target_device", "time_goal",
     "training_progress_reporting", "working_precision", "validation_set",
     "training_progress_measurements", "training_stopping_criterion",
-    "training_progress_function",
+    "training_progress_function", "training_update_schedule",
 )  # fmt: skip
 
 # Options of SPEC S1.3 that later versions add; naming one says so instead of "unknown".
 PLANNED_OPTIONS = {
     "training_progress_checkpointing": "checkpointing",
-    "training_update_schedule": "update schedules",
     "performance_goal": "performance goals",
 }
 
@@ -69,6 +68,7 @@ class Options:
     measurements: Any = "auto"
     stopping_criterion: Any = None
     progress_function: Any = None
+    update_schedule: Any = None
 
 
 def _positive_int(name: str, value: object, what: str) -> int | None:
@@ -157,4 +157,5 @@ def resolve_options(options: Mapping[str, object]) -> Options:
         measurements=get("training_progress_measurements", "auto"),
         stopping_criterion=get("training_stopping_criterion"),
         progress_function=get("training_progress_function"),
+        update_schedule=get("training_update_schedule"),
     )
