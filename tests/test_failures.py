@@ -139,7 +139,22 @@ BAD = [
     ),
     ("an int", make_net, 5, {}, None, ["data", "int"]),
     ("None", make_net, None, {}, None, ["data", "None"]),
-    ("raw strings", make_net, (["a", "b"], [0, 1]), {}, None, ["data", "str"]),
+    (
+        "mixed types",
+        make_net,
+        (["a b", 1], [0, 1]),
+        {},
+        None,
+        ["data", "example 1", "mixes strings", "encoder"],
+    ),
+    (
+        "text into a float net",
+        make_net,
+        (["a b", "c d"], [0, 1]),
+        {},
+        None,
+        ["data", "Tokens encoder", "nn.Embedding"],
+    ),
     (
         "class index too large",
         make_net,

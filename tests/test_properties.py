@@ -42,6 +42,7 @@ TYPES = {
     "validation_loss": (float, type(None)), "validation_loss_list": list,
     "validation_measurements": (dict, type(None)), "validation_measurements_lists": dict,
     "validation_positions": list, "batch_measurements_lists": dict,
+    "encoders": dict, "skipped_training_data": dict,
 }  # fmt: skip
 
 

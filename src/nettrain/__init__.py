@@ -10,14 +10,16 @@ Example:
     True
 """
 
-from .errors import NetTrainError
+from .errors import NetTrainError, NetTrainWarning
+from .net import Net
 from .results import PROPERTIES, TrainResult
 from .state import REASONS, TrainState
-from .train import NetTrainWarning, train
+from .train import train
 
 __all__ = [
     "PROPERTIES",
     "REASONS",
+    "Net",
     "NetTrainError",
     "NetTrainWarning",
     "TrainResult",

@@ -93,12 +93,7 @@ class Validation:
 
 def parse_validation_interval(spec: object) -> tuple[object, Interval]:
     """Split ``(data, {"interval": ...})`` into the data and its interval (default: 1 round)."""
-    if (
-        isinstance(spec, tuple)
-        and len(spec) == 2
-        and isinstance(spec[1], Mapping)
-        and ("interval" in spec[1])
-    ):
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping):
         unknown = [k for k in spec[1] if k != "interval"]
         if unknown:
             raise NetTrainError(
@@ -106,6 +101,8 @@ def parse_validation_interval(spec: object) -> tuple[object, Interval]:
                 expected='{"interval": "2 rounds" | "500 batches" | "30 s"}',
                 received=repr(unknown[0]),
             )  # fmt: skip
+        if "interval" not in spec[1]:
+            return spec[0], Interval(1.0, "rounds")
         return spec[0], parse_interval(spec[1]["interval"], argument="validation_set")
     return spec, Interval(1.0, "rounds")
 

@@ -17,6 +17,7 @@ import copy
 import statistics
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -34,7 +35,12 @@ def _call(net: nn.Module, inputs: tuple[str, ...], batch: Mapping[str, Tensor]) 
     return net(*[batch[name] for name in inputs])
 
 
-def probe_forward(net: nn.Module, inputs: tuple[str, ...], batch: Mapping[str, Tensor]) -> None:
+def probe_forward(
+    net: nn.Module,
+    inputs: tuple[str, ...],
+    batch: Mapping[str, Tensor],
+    encoders: Mapping[str, Any] | None = None,
+) -> None:
     """Run the net once on a sample batch; turn a failure into a message about the data's shape.
 
     Raises:
@@ -53,11 +59,22 @@ def probe_forward(net: nn.Module, inputs: tuple[str, ...], batch: Mapping[str, T
             f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
             expected="inputs of the shape and dtype the net's first layer takes",
             received=shapes + " (the first dimension is the batch)",
-            hint=_probe_hint(batch, inputs),
+            hint=_probe_hint(batch, inputs, encoders or {}),
         ) from exc
 
 
-def _probe_hint(batch: Mapping[str, Tensor], inputs: tuple[str, ...]) -> str:
+def _probe_hint(
+    batch: Mapping[str, Tensor], inputs: tuple[str, ...], encoders: Mapping[str, Any]
+) -> str:
+    encoded = [n for n in inputs if n in encoders]
+    if encoded:
+        name = encoded[0]
+        return (
+            f"the raw values of {name!r} were encoded by a {encoders[name].describe()} into "
+            f"{describe(batch[name])}: the net's first layer must take that (token and "
+            "character ids: start with nn.Embedding; images: [n, channels, height, width] "
+            "floats), or pass the net with another encoder"
+        )
     if any(not batch[n].is_floating_point() for n in inputs):
         return (
             "integer inputs reach the net as they are: scale them to floats first (images: "

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from .data.batching import BatchSource, InMemorySource
 from .data.forms import normalize
 from .data.split import split_fraction
+from .data.table import PortTable
 from .errors import NetTrainError, NetTrainWarning, describe
 from .loop import LoopPlan, Observer, run
 from .losses import LossPlan, TrainingNet, resolve_loss
@@ -49,6 +50,7 @@ from .runtime.memory import available_bytes
 from .runtime.seed import seeded
 from .state import TrainState
 from .step import make_step
+from .typed import Typed
 
 __all__ = ["NetTrainWarning", "train"]
 
@@ -182,6 +184,7 @@ class Session:
     time_goal: float | None
     updater: Any
     validation: Validation | None = None
+    typed: Typed | None = None
 
 
 def _choose_batch_size(
@@ -226,7 +229,7 @@ def _choose_batch_size(
 
 
 def _validation(
-    opts: Options, source: BatchSource, plan: LossPlan
+    opts: Options, source: BatchSource, plan: LossPlan, typed: Typed, inputs: tuple[str, ...]
 ) -> tuple[BatchSource, Validation | None]:
     """Resolve ``validation_set``: held-out fraction, other data, or None."""
     if opts.validation_set is None:
@@ -251,6 +254,7 @@ def _validation(
         kept, out = split_fraction(source.table, spec, seed=opts.seed, stratify=stratify)
         held_out = InMemorySource(out, source.seed)
         return InMemorySource(kept, source.seed), Validation(held_out, interval)
+    spec = typed.encode_validation(spec, inputs)
     other = normalize(spec, seed=opts.seed, float_dtype=_data_dtype(source),
                       argument="validation_set")  # fmt: skip
     if isinstance(other, InMemorySource):
@@ -274,32 +278,30 @@ def _data_dtype(source: BatchSource) -> torch.dtype:
     return torch.float32
 
 
-def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock) -> Session:
-    if not isinstance(net, nn.Module):
-        raise NetTrainError(
-            "net", "is not a PyTorch module", expected="a torch.nn.Module",
-            received=describe(net), hint="pass an nn.Module, e.g. nn.Sequential(...)",
-        )  # fmt: skip
+def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: Typed) -> Session:
     dtype = _float_dtype(net, opts)
     source = normalize(data, seed=opts.seed, float_dtype=dtype)
     if isinstance(source, InMemorySource):
+        if typed.form is not None:  # encoded data: keep the name of the form the user gave
+            source = InMemorySource(PortTable(source.table.columns, typed.form), source.seed)
         source = source.to(opts.device)
     # The first sample is taken at the batch size training will most likely use, so a stream
     # can replay it as round 1's first batch; smaller samples are slices of it.
     sample = _move(source.sample(opts.batch_size or auto.MAX_AUTO_BATCH_SIZE), opts.device)
     binding = bind_inputs(net, source.names, argument="data")
+    typed.install(binding.inputs)
     net.to(opts.device)
     # Probing runs in eval mode so that it changes nothing in the net (BatchNorm statistics).
     net.eval()
     materialize(net, binding.inputs, sample)
     if opts.dtype is not None:
         net.to(opts.dtype)
-    probe_forward(net, binding.inputs, sample)
+    probe_forward(net, binding.inputs, sample, typed.encoders)
     plan = resolve_loss(opts.loss_function, net, binding.inputs, binding.targets, sample,
                         float_dtype=dtype)  # fmt: skip
     _check_class_targets(source, plan)
     source = _convert_targets(source, plan)
-    source, validation = _validation(opts, source, plan)
+    source, validation = _validation(opts, source, plan, typed, binding.inputs)
     batch_size = _choose_batch_size(net, opts, source, binding, plan, sample, clock)
     net.train()
     per_round = source.batches_per_round(batch_size)
@@ -338,7 +340,7 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock) -> Sessi
     updater = make_updater(net, total_steps)
     return Session(
         net, opts, source, binding, plan, dtype, batch_size, max_rounds, time_goal, updater,
-        validation,
+        validation, typed,
     )  # fmt: skip
 
 
@@ -471,6 +473,8 @@ def _results(
         "training_examples": session.source.num_examples,
         "weights_learning_rate_multipliers": dict(updater.multipliers),
         "working_precision": str(session.dtype).replace("torch.", ""),
+        "encoders": {},
+        "skipped_training_data": {"count": 0, "indices": [], "ports": {}},
     }
     values.update(_measurement_values(state, session, monitor))
     lazy = {
@@ -543,12 +547,21 @@ def _train(
 ) -> Any:
     opts = resolve_options(options)
     request = Request.parse(prop)
-    with seeded(opts.seed):
-        session = _prepare(net, data, opts, clock)
-        try:
-            return request.answer(_run(session, request, clock))
-        finally:
-            session.plan.close()
+    if not isinstance(net, nn.Module):
+        raise NetTrainError(
+            "net", "is not a PyTorch module", expected="a torch.nn.Module",
+            received=describe(net), hint="pass an nn.Module, e.g. nn.Sequential(...)",
+        )  # fmt: skip
+    typed = Typed.start(net, data)
+    try:
+        with seeded(opts.seed):
+            session = _prepare(typed.module, typed.data, opts, clock, typed)
+            try:
+                return request.answer(_run(session, request, clock))
+            finally:
+                session.plan.close()
+    finally:
+        typed.close()
 
 
 def _run(session: Session, request: Request, clock: Clock) -> TrainResult:
@@ -606,4 +619,15 @@ def _run(session: Session, request: Request, clock: Clock) -> TrainResult:
     if final_net is not net:
         final_net.eval()
     training_net = TrainingNet(net, session.binding.inputs, session.plan)
-    return _results(session, state, final_net, training_net, monitor)
+    result = _results(session, state, final_net, training_net, monitor)
+    typed = session.typed
+    if typed is not None:
+        sample = session.source.sample(1)
+        wrapped = typed.net(session.binding.inputs, session.plan, sample)
+        if wrapped is not None:
+            result._values["trained_net"] = wrapped
+            if final_net is net:
+                result._values["final_net"] = wrapped
+        result._values["encoders"] = typed.describe()
+        result._values["skipped_training_data"] = typed.skipped_report()
+    return result
