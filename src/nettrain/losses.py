@@ -456,6 +456,7 @@ class _Resolver:
     targets: tuple[str, ...]
     batch: Mapping[str, Tensor]
     float_dtype: torch.dtype
+    binary: frozenset[str] = frozenset()
 
     def target_for(self, port: str) -> str | None:
         if port in self.targets:
@@ -472,7 +473,10 @@ class _Resolver:
         out, final, dtype = self.outputs[port], self.finals[port], self.float_dtype
         key = one.lower().replace(" ", "_") if isinstance(one, str) else None
         if one in ("auto", None):
-            term = _auto_term(port, tgt, out, t, final, dtype)
+            if tgt in self.binary:  # booleans / label sets that an encoder made 0/1 floats
+                term = _named_term("binary_cross_entropy", port, tgt, out, t, final, dtype)
+            else:
+                term = _auto_term(port, tgt, out, t, final, dtype)
         elif key in _ALIASES:
             term = _named_term(_ALIASES[key], port, tgt, out, t, final, dtype)
         elif isinstance(one, str):
@@ -523,6 +527,7 @@ def resolve_loss(
     batch: Mapping[str, Tensor],
     *,
     float_dtype: torch.dtype = torch.float32,
+    binary: tuple[str, ...] = (),
 ) -> LossPlan:
     """Choose the loss for every output port from the option, the net and a sample batch.
 
@@ -534,6 +539,8 @@ def resolve_loss(
         inputs: the columns fed to the net. targets: the other columns.
         batch: a sample batch (a forward pass is run on it once).
         float_dtype: the dtype floating targets are given.
+        binary: target columns holding encoded booleans or label sets (0/1 floats), whose
+            automatic loss is binary cross-entropy.
 
     Returns:
         a :class:`LossPlan`.
@@ -556,7 +563,7 @@ def resolve_loss(
     if isinstance(spec, str) and spec in outputs:
         plan_terms = [LossTerm(spec, None, "output_is_loss", 1.0, _mean_of, _each_of)]
         return LossPlan(plan_terms, output_is_loss=spec)
-    resolver = _Resolver(outputs, finals, targets, batch, float_dtype)
+    resolver = _Resolver(outputs, finals, targets, batch, float_dtype, frozenset(binary))
     if isinstance(spec, Mapping):
         return LossPlan(resolver.port_terms(spec))
     spec, weight = _split_weight(spec, "loss_function")

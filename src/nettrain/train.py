@@ -298,7 +298,7 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: T
         net.to(opts.dtype)
     probe_forward(net, binding.inputs, sample, typed.encoders)
     plan = resolve_loss(opts.loss_function, net, binding.inputs, binding.targets, sample,
-                        float_dtype=dtype)  # fmt: skip
+                        float_dtype=dtype, binary=typed.binary_targets())  # fmt: skip
     _check_class_targets(source, plan)
     source = _convert_targets(source, plan)
     source, validation = _validation(opts, source, plan, typed, binding.inputs)
@@ -325,7 +325,7 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: T
         seconds = time_steps(
             net, binding.inputs,
             lambda m: resolve_loss(opts.loss_function, m, binding.inputs, binding.targets, batch,
-                                   float_dtype=dtype),
+                                   float_dtype=dtype, binary=typed.binary_targets()),
             lambda m: make_updater(m, 1), batch, clock,
         )  # fmt: skip
         if time_goal is None:

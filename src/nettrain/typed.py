@@ -125,6 +125,13 @@ class Typed:
             return self.given
         return net
 
+    def binary_targets(self) -> tuple[str, ...]:
+        """Columns whose encoder made 0/1 floats (booleans, label sets): trained with BCE."""
+        return tuple(
+            p for p, e in self.encoders.items()
+            if e.kind == "boolean" or (e.kind == "class" and getattr(e, "multilabel", False))
+        )  # fmt: skip
+
     def describe(self) -> dict[str, str]:
         """Which encoder each port got (recorded in the results)."""
         return {p: e.describe() for p, e in self.encoders.items()}

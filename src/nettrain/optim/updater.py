@@ -45,9 +45,10 @@ from ..errors import NetTrainError, describe
 from ..options.parts import resolve_parts
 from ..schedules import Schedule, resolve_schedule
 from .methods import MethodSpec, parse_method
+from .schedule_groups import ScheduleGroup, parse_update_schedule
 from .signum import Signum
 
-__all__ = ["Updater", "build_updater"]
+__all__ = ["ScheduledUpdater", "Updater", "build_updater"]
 
 Closure = Callable[[], torch.Tensor]
 _ValueGroups = list[tuple[float, list[torch.Tensor]]]
@@ -216,7 +217,7 @@ class Updater:
             )
         try:
             self.optimizer.load_state_dict(state["optimizer"])
-        except (ValueError, KeyError) as err:
+        except (ValueError, KeyError, TypeError) as err:
             raise NetTrainError(
                 "state",
                 f"the optimizer state does not fit this net or method ({err})",
@@ -253,6 +254,131 @@ class Updater:
             f"parameters={len(self.parameters)}, frozen={len(self.frozen)}, "
             f"implementation={self.implementation!r}, step_count={self.step_count})"
         )
+
+
+class ScheduledUpdater(Updater):
+    """An :class:`Updater` that updates one group of parameters per step, in turn.
+
+    Built by :func:`build_updater` for ``update_schedule``. Each distinct group has a member
+    :class:`Updater` with its own torch optimizer, so a group's optimizer state (Adam's moments,
+    momentum, step counts) advances only on its own turns, exactly as if each group had a
+    separate optimizer stepped in the schedule's order. The step count is global: the
+    learning-rate schedule sees every step, whichever group it updates. A step's backward still
+    computes the inactive groups' gradients (the net's ``requires_grad`` flags are left alone);
+    :meth:`zero_grad` drops them all.
+
+    Attributes (beyond :class:`Updater`'s):
+        groups: the :class:`~nettrain.optim.schedule_groups.ScheduleGroup` entries, in order.
+        members: one :class:`Updater` per distinct group (``group.slot`` indexes it).
+        optimizers: the members' torch optimizers; ``optimizer`` is the one used last (the
+            first group's before any step).
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: MethodSpec,
+        members: list[Updater],
+        groups: list[ScheduleGroup],
+        parameters: list[torch.Tensor],
+        multipliers: dict[str, float],
+        frozen: list[str],
+        schedule: Schedule | None,
+        total_steps: int | None,
+    ) -> None:
+        # Updater.__init__ describes a single optimizer; this one only delegates to members.
+        self.spec = spec
+        self.members = members
+        self.groups = groups
+        self.optimizers = [member.optimizer for member in members]
+        self.optimizer = members[groups[0].slot].optimizer
+        self.implementation = members[0].implementation
+        self.parameters = parameters
+        self.multipliers = multipliers
+        self.frozen = frozen
+        self.needs_closure = False  # lbfgs is refused with a schedule
+        self.step_count = 0
+        self.initial_learning_rate = spec.learning_rate
+        self.total_steps = total_steps
+        self._schedule = schedule
+        # The cycle unrolled, one entry index per step: step n updates entry _cycle[n % len].
+        self._cycle = tuple(i for i, group in enumerate(groups) for _ in range(group.steps))
+
+    @property
+    def active_group(self) -> int:
+        """The index (into :attr:`groups`) of the entry the next :meth:`step` updates."""
+        return self._cycle[self.step_count % len(self._cycle)]
+
+    def zero_grad(self) -> None:
+        """Drop the gradients of every group's parameters, active or not."""
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=True)
+
+    def step(self, closure: Closure | None = None) -> torch.Tensor | None:
+        """Update the active group's parameters (see :meth:`Updater.step`), then move on."""
+        member = self.members[self.groups[self.active_group].slot]
+        member.step_count = self.step_count  # the learning-rate schedule counts all steps
+        self.optimizer = member.optimizer
+        loss = member.step(closure)
+        self.step_count += 1
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every group's optimizer state, the step count and the position in the cycle."""
+        return {
+            "optimizer": [member.optimizer.state_dict() for member in self.members],
+            "step_count": self.step_count,
+            "update_schedule": {
+                "groups": len(self.members),
+                "cycle_length": len(self._cycle),
+                "position": self.step_count % len(self._cycle),
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned, from an updater with the same schedule.
+
+        Raises:
+            NetTrainError: if ``state`` is not such a dict or does not fit this schedule.
+        """
+        saved = state.get("update_schedule") if isinstance(state, dict) else None
+        mine = {"groups": len(self.members), "cycle_length": len(self._cycle)}
+        if (
+            not isinstance(saved, dict)
+            or not isinstance(state.get("optimizer"), list)
+            or "step_count" not in state
+        ):
+            raise NetTrainError(
+                "state",
+                "not the state of an updater with a training_update_schedule",
+                expected="a dict from ScheduledUpdater.state_dict()",
+                received=describe(state),
+                hint="resume with the same training_update_schedule the state was saved with",
+            )
+        if {key: saved.get(key) for key in mine} != mine:
+            raise NetTrainError(
+                "state",
+                "the saved update schedule differs from this one",
+                expected=f"{mine['groups']} groups in a cycle of {mine['cycle_length']} steps",
+                received=f"{saved.get('groups')} groups in a cycle of "
+                f"{saved.get('cycle_length')} steps",
+                hint="resume with the same training_update_schedule the state was saved with",
+            )
+        step_count = int(state["step_count"])
+        for member, optimizer_state in zip(self.members, state["optimizer"], strict=True):
+            member.load_state_dict({"optimizer": optimizer_state, "step_count": step_count})
+        # The cycle position follows from the step count, so restoring it resumes the cycle.
+        self.step_count = step_count
+
+    def describe(self) -> dict[str, Any]:
+        """:meth:`Updater.describe` plus ``update_schedule``: each entry's group, hold count
+        and parameters."""
+        out = super().describe()
+        out["update_schedule"] = [group.describe() for group in self.groups]
+        return out
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f", groups={len(self.groups)})"
 
 
 def _by_value(
@@ -358,6 +484,7 @@ def build_updater(
     multipliers: object = None,
     total_steps: int | None = None,
     fused: bool | None = None,
+    update_schedule: object = None,
 ) -> Updater:
     """Build the :class:`Updater` that trains ``net`` with the method ``spec``.
 
@@ -374,14 +501,20 @@ def build_updater(
         fused: True to use torch's fused kernels (adam, adamw, sgd, where the torch version,
             device and dtype support them; otherwise foreach); None or False: the foreach
             implementation. ``Updater.implementation`` says which one runs.
+        update_schedule: the ``training_update_schedule`` option: None (every parameter at
+            every step), or a list of groups updated in turn, one per step, cycling, each a part
+            or ``(part, k)`` to hold it for k steps (see :mod:`.schedule_groups`). Parameters no
+            group names are frozen; each group keeps its own optimizer state; multipliers, L2,
+            clipping and the learning-rate schedule (counted in all steps) still apply.
 
     Returns:
-        The :class:`Updater`.
+        The :class:`Updater`; with an update schedule, a :class:`ScheduledUpdater`.
 
     Raises:
         NetTrainError: a part spec that does not fit the net, every parameter frozen, a
-            schedule without ``total_steps``, or lbfgs with per-parameter learning rates or
-            negative multipliers (L-BFGS has a single step length).
+            schedule without ``total_steps``, lbfgs with per-parameter learning rates or
+            negative multipliers (L-BFGS has a single step length), or a bad update schedule
+            (also refused with lbfgs).
 
     Example:
         >>> torch.manual_seed(0) and None
@@ -393,6 +526,19 @@ def build_updater(
         >>> bias = net.bias.detach().clone()
         >>> updater.step() is None, torch.equal(net.bias, bias), updater.step_count
         (True, True, 1)
+
+        Alternating two layers, the second held for two steps; the middle one is frozen:
+
+        >>> net = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 1))
+        >>> updater = build_updater(net, "adam", update_schedule=[0, (2, 2)])
+        >>> updater.frozen
+        ['1.weight', '1.bias']
+        >>> order = []
+        >>> for _ in range(5):
+        ...     order.append(updater.active_group)
+        ...     updater.step()
+        >>> order
+        [0, 1, 1, 0, 1]
     """
     if not isinstance(spec, MethodSpec):
         spec = parse_method(spec)
@@ -431,6 +577,19 @@ def build_updater(
     schedule = resolve_schedule(spec.schedule, argument="method['learning_rate_schedule']")
     steps = _check_total_steps(total_steps, schedule is not None)
 
+    frozen = [n for n, _ in named if rates[n] == 0]
+    if update_schedule is not None:
+        return _build_scheduled(
+            net,
+            spec,
+            update_schedule,
+            named,
+            rates,
+            (l2, grad_clip, weight_clip),
+            fused,
+            schedule,
+            steps,
+        )
     closure_l2: _ValueGroups = []
     if spec.name == "lbfgs":
         distinct = {rates[n] for n, _ in trained}
@@ -445,14 +604,48 @@ def build_updater(
             )
         groups = [{"params": [p for _, p in trained], "lr": spec.learning_rate * distinct.pop()}]
         closure_l2 = _by_value(trained, l2, 0.0)
-    else:
-        by_key: dict[tuple[float, float], list[torch.Tensor]] = {}
-        for n, p in trained:
-            by_key.setdefault((abs(rates[n]), l2[n]), []).append(p)
-        groups = [
-            {"params": params, "lr": spec.learning_rate * rate, "weight_decay": decay}
-            for (rate, decay), params in by_key.items()
-        ]
+        optimizer, implementation = _make_optimizer(spec, groups, fused)
+        return Updater(
+            spec=spec,
+            optimizer=optimizer,
+            implementation=implementation,
+            parameters=[p for _, p in trained],
+            multipliers=rates,
+            frozen=frozen,
+            schedule=schedule,
+            total_steps=steps,
+            reversed_parameters=[],
+            gradient_clipping=_by_value(trained, grad_clip, math.inf),
+            weight_clipping=_by_value(trained, weight_clip, math.inf),
+            closure_l2=closure_l2,
+        )
+    values = (l2, grad_clip, weight_clip)
+    return _assemble(spec, trained, rates, frozen, values, fused, schedule, steps)
+
+
+_PartValues = tuple[dict[str, float], dict[str, float], dict[str, float]]
+
+
+def _assemble(
+    spec: MethodSpec,
+    trained: Sequence[tuple[str, torch.Tensor]],
+    rates: dict[str, float],
+    frozen: list[str],
+    values: _PartValues,
+    fused: bool | None,
+    schedule: Schedule | None,
+    steps: int | None,
+) -> Updater:
+    """One first-order :class:`Updater` over ``trained`` (lbfgs is built by the caller)."""
+    l2, grad_clip, weight_clip = values
+    # One torch param group per distinct (|multiplier|, L2) pair.
+    by_key: dict[tuple[float, float], list[torch.Tensor]] = {}
+    for n, p in trained:
+        by_key.setdefault((abs(rates[n]), l2[n]), []).append(p)
+    groups = [
+        {"params": params, "lr": spec.learning_rate * rate, "weight_decay": decay}
+        for (rate, decay), params in by_key.items()
+    ]
     optimizer, implementation = _make_optimizer(spec, groups, fused)
     return Updater(
         spec=spec,
@@ -460,11 +653,64 @@ def build_updater(
         implementation=implementation,
         parameters=[p for _, p in trained],
         multipliers=rates,
-        frozen=[n for n, _ in named if rates[n] == 0],
+        frozen=frozen,
         schedule=schedule,
         total_steps=steps,
         reversed_parameters=[p for n, p in trained if rates[n] < 0],
         gradient_clipping=_by_value(trained, grad_clip, math.inf),
         weight_clipping=_by_value(trained, weight_clip, math.inf),
-        closure_l2=closure_l2,
+        closure_l2=[],
+    )
+
+
+def _build_scheduled(
+    net: nn.Module,
+    spec: MethodSpec,
+    update_schedule: object,
+    named: Sequence[tuple[str, torch.Tensor]],
+    rates: dict[str, float],
+    values: _PartValues,
+    fused: bool | None,
+    schedule: Schedule | None,
+    steps: int | None,
+) -> ScheduledUpdater:
+    """The :class:`ScheduledUpdater` for ``training_update_schedule``: one member per group."""
+    if spec.name == "lbfgs":
+        raise NetTrainError(
+            "training_update_schedule",
+            "lbfgs does not support an update schedule: its line search and curvature history "
+            "assume the same parameters change at every step",
+            expected="no training_update_schedule with lbfgs",
+            received=repr(update_schedule),
+            hint='use a first-order method such as "adam" or "sgd" to update groups in turn',
+        )
+    groups = parse_update_schedule(net, update_schedule)
+    named_once = {n for g in groups for n in g.names}
+    # Parameters no group names are frozen like a multiplier of 0 (and are reported as such).
+    rates = {n: (rates[n] if n in named_once else 0.0) for n, _ in named}
+    frozen = [n for n, _ in named if rates[n] == 0]
+    members: list[Updater] = []
+    for group in groups:
+        if group.slot < len(members):
+            continue  # the same parameters again: shares that group's optimizer
+        chosen = set(group.names)
+        trained = [(n, p) for n, p in named if n in chosen and rates[n] != 0]
+        if not trained:
+            raise NetTrainError(
+                "training_update_schedule",
+                f"group {groups.index(group)} ({group.part!r}) names only frozen parameters "
+                "(multiplier 0 or requires_grad=False), so its steps would train nothing",
+                expected="a group with at least one trainable parameter",
+                received=", ".join(group.names[:8]) + (" ..." if len(group.names) > 8 else ""),
+            )
+        members.append(_assemble(spec, trained, rates, frozen, values, fused, schedule, steps))
+    return ScheduledUpdater(
+        spec=spec,
+        members=members,
+        groups=groups,
+        parameters=[p for n, p in named if rates[n] != 0],
+        multipliers=rates,
+        frozen=frozen,
+        schedule=schedule,
+        total_steps=steps,
     )
