@@ -43,6 +43,7 @@ TYPES = {
     "validation_measurements": (dict, type(None)), "validation_measurements_lists": dict,
     "validation_positions": list, "batch_measurements_lists": dict,
     "encoders": dict, "skipped_training_data": dict,
+    "training_update_schedule": (list, type(None)),
 }  # fmt: skip
 
 

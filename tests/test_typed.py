@@ -248,3 +248,40 @@ def test_validation_data_uses_the_training_encoders():
     r = nettrain.train(convnet(), data, "all", validation_set=val, max_training_rounds=3, **QUIET)
     assert r.validation_examples == 15
     assert 0.0 <= r.validation_measurements["error_rate"] <= 1.0
+
+
+class TwoInTwoOut(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.left = nn.Linear(3, 4)
+        self.right = nn.Linear(2, 4)
+        self.label = nn.Linear(4, 3)
+        self.size = nn.Linear(4, 1)
+
+    def forward(self, left, right):
+        h = torch.tanh(self.left(left) + self.right(right))
+        return {"label": self.label(h), "size": self.size(h)}
+
+
+def test_two_input_dict_data_with_weighted_per_port_losses_reported_separately():
+    g = torch.Generator().manual_seed(0)
+    data = {"left": torch.randn(48, 3, generator=g), "right": torch.randn(48, 2, generator=g),
+            "label": torch.randint(0, 3, (48,), generator=g),
+            "size": torch.randn(48, 1, generator=g)}  # fmt: skip
+    torch.manual_seed(0)
+    net = TwoInTwoOut()
+    with torch.no_grad():
+        out = net(data["left"], data["right"])
+        label = nn.functional.cross_entropy(out["label"], data["label"]).item()
+        size = nn.functional.mse_loss(out["size"], data["size"]).item()
+    # one full batch: its loss is computed before the update, from these very weights
+    r = nettrain.train(
+        net, data, "all", loss_function={"label": ("cross_entropy", 2.0), "size": ("mse", 0.5)},
+        batch_size=48, max_training_rounds=1, **QUIET,
+    )  # fmt: skip
+    assert r.round_loss == pytest.approx(2.0 * label + 0.5 * size, rel=1e-6)
+    assert r.round_measurements["loss:label"] == pytest.approx(label, rel=1e-6)
+    assert r.round_measurements["loss:size"] == pytest.approx(size, rel=1e-6)
+    rows = [{k: v[i] for k, v in data.items()} for i in range(48)]
+    assert nettrain.train(TwoInTwoOut(), rows, "input_form", max_training_rounds=1,
+                          **QUIET) == "port_rows"  # fmt: skip

@@ -152,6 +152,28 @@ class ProgressFunction:
             self.signal = STOP_SIGNALS[answer]
 
 
+class _PortLosses:
+    """Each output port's own loss over a round, for nets with several loss terms (reported as
+    "loss:<port>" beside the measurements)."""
+
+    def __init__(self, plan: LossPlan) -> None:
+        self.plan = plan
+        self.sums: dict[str, Tensor] = {}
+        self.count = 0
+
+    def add(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> None:
+        n = next(iter(batch.values())).shape[0]
+        for port, value in self.plan.per_term(outputs, batch).items():
+            value = value.detach() * n
+            self.sums[port] = self.sums[port] + value if port in self.sums else value
+        self.count += n
+
+    def result(self) -> dict[str, float]:
+        values = {f"loss:{p}": float(v) / self.count for p, v in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return values
+
+
 class _BestTracker:
     """Keeps a copy of the weights each time a validation beats the best so far."""
 
@@ -222,6 +244,7 @@ class Monitor:
             training, task=self.task, scores=scores, num_classes=classes, device=device
         )
         self._training_measured = bool(training)
+        self._ports = _PortLosses(plan) if len(plan.terms) > 1 else None
         self.device = device
         # per-batch measurements cost a sync per batch: kept only when asked for
         self.batch_stats = self._make_accumulator() if record_batches else None
@@ -258,12 +281,14 @@ class Monitor:
     @property
     def observes(self) -> bool:
         """Whether the step must hand each batch's outputs to :meth:`observe`."""
-        return self._training_measured or self.batch_stats is not None
+        return self._training_measured or self.batch_stats is not None or self._ports is not None
 
     def observe(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor],
                 loss: Tensor) -> None:  # fmt: skip
         if self._training_measured:
             self.observe_into(self.round_stats, outputs, batch, loss)
+        if self._ports is not None:
+            self._ports.add(outputs, batch)
         if self.batch_stats is not None:
             self.batch_stats.reset()
             self.observe_into(self.batch_stats, outputs, batch, loss)
@@ -291,6 +316,8 @@ class Monitor:
             else measured[m.key]
             for m in self.measured
         }  # fmt: skip
+        if self._ports is not None:
+            values.update(self._ports.result())
         state.round_measurements.append(values)
         v = self.validation
         if v is not None:
@@ -316,6 +343,7 @@ class Monitor:
     def evaluate(self) -> dict[str, Any]:
         """The loss and measurements of the net on the validation set (eval mode, no grad)."""
         stats = self._make_accumulator()
+        ports = _PortLosses(self.plan) if self._ports is not None else None
         was_training = self.net.training
         self.net.eval()
         on_device = self.validation is not None and self.validation.source.on_device
@@ -325,8 +353,13 @@ class Monitor:
                     batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
                 outputs = self.plan.forward(self.net, self.inputs, batch)
                 self.observe_into(stats, outputs, batch, self.plan(outputs, batch))
+                if ports is not None:
+                    ports.add(outputs, batch)
         self.net.train(was_training)
-        return stats.result()
+        values = stats.result()
+        if ports is not None:
+            values.update(ports.result())
+        return values
 
     def observe_into(self, stats: Accumulator, outputs: Mapping[str, Tensor],
                      batch: Mapping[str, Tensor], loss: Tensor) -> None:  # fmt: skip

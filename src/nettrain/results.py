@@ -66,11 +66,12 @@ PROPERTIES: dict[str, str] = {
     "validation_measurements_lists": "dict[str, list]: each validation measurement, in order",
     "validation_positions": "list[int]: the absolute batch at which each validation ran",
     "encoders": "dict[str, str]: the encoder attached to each port (empty for tensor data)",
+    "training_update_schedule": "list or None: the parameter groups updated in turn",
     "skipped_training_data": "dict: examples no encoder could read: count, indices, ports",
 }
 
 PLANNED_PROPERTIES = (
-    "checkpointing_files", "final_plots", "loss_plot", "training_update_schedule",
+    "checkpointing_files", "final_plots", "loss_plot",
 )  # fmt: skip
 
 

@@ -474,6 +474,7 @@ def _results(
         "weights_learning_rate_multipliers": dict(updater.multipliers),
         "working_precision": str(session.dtype).replace("torch.", ""),
         "encoders": {},
+        "training_update_schedule": updater.describe().get("update_schedule"),
         "skipped_training_data": {"count": 0, "indices": [], "ports": {}},
     }
     values.update(_measurement_values(state, session, monitor))
