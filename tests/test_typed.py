@@ -285,3 +285,24 @@ def test_two_input_dict_data_with_weighted_per_port_losses_reported_separately()
     rows = [{k: v[i] for k, v in data.items()} for i in range(48)]
     assert nettrain.train(TwoInTwoOut(), rows, "input_form", max_training_rounds=1,
                           **QUIET) == "port_rows"  # fmt: skip
+
+
+def test_text_batches_are_trimmed_to_their_longest_member():
+    texts = ["a b c d e f g h", "a", "b", "a b"]
+    text_encoder = encoder("tokens").fit(texts)
+    seen = []
+
+    class Record(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(len(text_encoder.vocabulary) + 2, 4, padding_idx=0)
+            self.out = nn.Linear(4, 2)
+
+        def forward(self, input):
+            seen.append(input.shape[1])
+            return self.out(self.embed(input).mean(1))
+
+    nettrain.train(Net(Record(), inputs={"input": text_encoder}), (texts, [0, 1, 1, 0]),
+                   batch_size=2, max_training_rounds=3, **QUIET)  # fmt: skip
+    # the column is padded to 8 tokens; a batch without the long text is cut to its own longest
+    assert max(seen) == 8 and min(seen) < 8

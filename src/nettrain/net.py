@@ -100,7 +100,9 @@ class Net(nn.Module):
                 index=encoded.skipped[0], expected=encoder.describe(),
                 received=describe(values[encoded.skipped[0]]),
             )  # fmt: skip
-        return encoder.prepare(encoded.tensor.to(device))
+        from .typed import batch_preparer
+
+        return batch_preparer(encoder)(encoded.tensor.to(device))
 
     def _decode(self, port: str, output: Tensor, prop: Any, options: dict[str, Any]) -> list[Any]:
         decoder = self.outputs.get(port)
