@@ -43,6 +43,8 @@ from .stopping import StoppingCriterion, StoppingTracker, parse_criterion
 __all__ = ["Monitor", "ProgressFunction", "Validation", "parse_validation_interval", "task_of"]
 
 STOP_SIGNALS = {"stop_training": "progress_function", "abort_training": "aborted"}
+# always delivered to a progress function, whatever its interval
+TERMINAL_EVENTS = ("training_started", "weights_diverged", "training_stopped", "training_complete")
 
 
 def task_of(term: LossTerm) -> tuple[str | None, str, int | None]:
@@ -143,12 +145,12 @@ class ProgressFunction:
              and live["absolute_batch"] % int(amount) == 0)
             or (unit == "rounds" and event == "round_complete" and live["round"] % int(amount) == 0)
             or (unit == "seconds" and event == "report")
-            or event in ("training_started", "training_complete")
+            or event in TERMINAL_EVENTS
         )  # fmt: skip
-        if not due or self.signal is not None:
+        if not due or (self.signal is not None and event not in TERMINAL_EVENTS):
             return
         answer = self.function({**live, "event": event})
-        if isinstance(answer, str) and answer in STOP_SIGNALS and event != "training_complete":
+        if isinstance(answer, str) and answer in STOP_SIGNALS and event not in TERMINAL_EVENTS:
             self.signal = STOP_SIGNALS[answer]
 
 
