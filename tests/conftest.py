@@ -38,3 +38,66 @@ QUIET = {"training_progress_reporting": None}
 @pytest.fixture
 def problem():
     return make_classification()
+
+
+# --- No network in the test suite -------------------------------------------------------------
+# Every test runs with outgoing connections limited to loopback (127.x, ::1, localhost) and Unix
+# sockets: anything else raises at once, before any DNS lookup, so a test that would reach the
+# internet fails loudly instead of hanging or depending on the network. The error is not an
+# OSError, so code that catches network errors (mirror fall-back) cannot swallow it.
+import ipaddress as _ipaddress  # noqa: E402
+import socket as _socket  # noqa: E402
+
+
+class NetworkAccessForbidden(RuntimeError):
+    """A test tried to connect to a non-loopback address."""
+
+
+def _is_loopback(host: object) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    if not isinstance(host, str):
+        return False
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return _ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # any other host name would need a DNS lookup: refused
+
+
+def _check_address(family: object, address: object) -> None:
+    if family == getattr(_socket, "AF_UNIX", object()):
+        return
+    host = address[0] if isinstance(address, tuple) and address else address
+    if not _is_loopback(host):
+        raise NetworkAccessForbidden(f"network access is forbidden in tests: {address!r}")
+
+
+_real_connect = _socket.socket.connect
+_real_connect_ex = _socket.socket.connect_ex
+_real_create_connection = _socket.create_connection
+
+
+def _guarded_connect(self, address):  # type: ignore[no-untyped-def]
+    _check_address(self.family, address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):  # type: ignore[no-untyped-def]
+    _check_address(self.family, address)
+    return _real_connect_ex(self, address)
+
+
+def _guarded_create_connection(address, *args, **kwargs):  # type: ignore[no-untyped-def]
+    _check_address(_socket.AF_INET, address)
+    return _real_create_connection(address, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_socket.socket, "connect", _guarded_connect)
+        mp.setattr(_socket.socket, "connect_ex", _guarded_connect_ex)
+        mp.setattr(_socket, "create_connection", _guarded_create_connection)
+        yield

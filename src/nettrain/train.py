@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import time
 import warnings
@@ -553,7 +554,22 @@ def _train(
             "net", "is not a PyTorch module", expected="a torch.nn.Module",
             received=describe(net), hint="pass an nn.Module, e.g. nn.Sequential(...)",
         )  # fmt: skip
-    typed = Typed.start(net, data)
+    given: dict[str, Any] = {}
+    named: str | None = None
+    if isinstance(data, str):
+        from .datasets import canonical_name
+        from .named import named_data
+
+        named = canonical_name(data)
+        data, given = named_data(named, "train")
+        if "validation_set" not in options:  # only an explicit None turns validation off
+            opts = dataclasses.replace(opts, validation_set="auto")
+    if opts.validation_set is not None:
+        from .named import resolve_named_validation
+
+        spec = resolve_named_validation(opts.validation_set, named)
+        opts = dataclasses.replace(opts, validation_set=spec)
+    typed = Typed.start(net, data, encoders=given, form="named_dataset" if named else None)
     try:
         with seeded(opts.seed):
             session = _prepare(typed.module, typed.data, opts, clock, typed)

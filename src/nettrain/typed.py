@@ -70,12 +70,20 @@ class Typed:
     hooks: list[RemovableHandle] = field(default_factory=list)
 
     @classmethod
-    def start(cls, net: nn.Module, data: Any, *, argument: str = "data") -> Typed:
+    def start(
+        cls,
+        net: nn.Module,
+        data: Any,
+        *,
+        argument: str = "data",
+        encoders: dict[str, Any] | None = None,
+        form: str | None = None,
+    ) -> Typed:
         given = net if isinstance(net, Net) else None
         module = net.module if isinstance(net, Net) else net
-        encoders: dict[str, Any] = {}
+        encoders = dict(encoders or {})
         if given is not None:
-            encoders = {p: e for p, e in {**given.inputs, **given.targets}.items() if e}
+            encoders.update({p: e for p, e in {**given.inputs, **given.targets}.items() if e})
         split = split_ports(data)
         if split is None:
             return cls(module, data, given=given)
@@ -97,8 +105,9 @@ class Typed:
                 "'skipped_training_data' property",
                 NetTrainWarning, stacklevel=4,
             )  # fmt: skip
-        return cls(module, encoded.columns, encoded.form, {**encoders, **encoded.encoders},
-                   encoded.skipped, encoded.examples, given)  # fmt: skip
+        return cls(module, encoded.columns, form or encoded.form,
+                   {**encoders, **encoded.encoders}, encoded.skipped, encoded.examples,
+                   given)  # fmt: skip
 
     def encode_validation(self, data: Any, inputs: tuple[str, ...]) -> Any:
         """Validation data encoded with the training set's (fitted) encoders."""

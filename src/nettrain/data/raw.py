@@ -40,11 +40,11 @@ class EncodedData:
     examples: int = 0
 
 
-def _column(values: Any) -> list[Any]:
+def _column(values: Any) -> Any:
     if isinstance(values, torch.Tensor):
-        return list(values)
+        return values  # encoders take whole blocks of already-encoded values at once
     if isinstance(values, np.ndarray):
-        return list(values) if values.dtype.kind == "O" else values  # type: ignore[return-value]
+        return list(values) if values.dtype.kind == "O" else values
     return list(values)
 
 
@@ -150,7 +150,7 @@ def encode_raw(
         for index in result.skipped:
             skipped.setdefault(index, name)
         encoded[name] = (result.tensor, result.skipped)
-    n = len(_column(next(iter(columns.values()))))
+    n = len(next(iter(columns.values())))
     keep = [i for i in range(n) if i not in skipped]
     if not keep:
         raise NetTrainError(

@@ -1,0 +1,60 @@
+"""Training on a named dataset: ``train(net, "FashionMNIST")``.
+
+The name's training split becomes the data (images stay uint8 and get an image encoder with the
+dataset's size and colour space; labels are class indices with the dataset's class names), and
+``validation_set="auto"`` (the default when training on a name) becomes its test split; a name
+given as ``validation_set`` means that dataset's test split.
+
+Example:
+    >>> data, encoders = named_data("Digits", "train")
+    >>> tuple(data["input"].shape), encoders["target"].classes[:3]
+    ((1438, 8, 8), ('0', '1', '2'))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["named_data", "resolve_named_validation"]
+
+
+def named_data(name: str, split: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A named dataset's split as columns ``{"input", "target"}`` and the encoders that fit it."""
+    from .coders import ClassEncoder, ImageEncoder
+    from .datasets import load
+
+    part = load(name, split)
+    encoders: dict[str, Any] = {"target": ClassEncoder(classes=tuple(part.class_names))}
+    inputs: Any = part.inputs
+    if part.kind == "image":
+        height, width = inputs.shape[1:3]
+        space = "grayscale" if inputs.ndim == 3 else "rgb"
+        encoders["input"] = ImageEncoder(size=(int(height), int(width)), color_space=space)
+    labels = torch.from_numpy(part.labels).to(torch.int64)
+    return {"input": inputs, "target": labels}, encoders
+
+
+def resolve_named_validation(spec: object, training_name: str | None) -> object:
+    """Turn "auto" or a dataset name (also inside ``(spec, {"interval": ...})``) into data."""
+    options = None
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], dict):
+        spec, options = spec
+    if isinstance(spec, str) and spec == "auto":
+        if training_name is None:
+            return spec if options is None else (spec, options)  # train() explains "auto"
+        spec = named_data(training_name, "test")[0]
+    elif isinstance(spec, str):
+        from .datasets import NAMES, canonical_name
+
+        name = canonical_name(spec)
+        if name in NAMES:
+            spec = named_data(name, "test")[0]
+            if training_name is None and not isinstance(spec["input"], list):
+                # the training data are tensors without an image encoder: give the net what
+                # its own data look like, floats in [0, 1] as [n, channels, height, width]
+                images = torch.from_numpy(spec["input"]).float().div(255)
+                images = images[:, None] if images.dim() == 3 else images.permute(0, 3, 1, 2)
+                spec = {"input": images, "target": spec["target"]}
+    return spec if options is None else (spec, options)
