@@ -1,8 +1,19 @@
 """The ``nettrain`` command line.
 
-``nettrain demo`` trains a small net on a problem it makes itself (two interleaved spirals,
-a classic that a linear model cannot solve) and prints what it learnt: no data download, no
-network. Named datasets and ``nettrain train DATASET`` come in a later version.
+Train, evaluate and use nets on named datasets from the shell; every subcommand has ``--help``.
+
+    nettrain train Digits                     # the embedded dataset: no network needed
+    nettrain train FashionMNIST --net small-cnn --time-goal "1 min"
+    nettrain datasets                         # what is on disk, and where
+    nettrain datasets download CIFAR-10
+    nettrain evaluate Digits-mlp.safetensors Digits
+    nettrain predict Digits-mlp.safetensors digit.png
+    nettrain demo                             # two spirals, made by the command itself
+
+``train`` writes the trained net (``Net.save``: one safetensors file, no pickle) and a JSON
+summary next to it, and prints the accuracy on the dataset's test split. Bad arguments and
+problems nettrain can explain (a missing dataset offline, an unknown net) exit with status 2 and
+a one-paragraph message, never a traceback.
 
 Example:
     >>> x, y = spirals(10, seed=0)
@@ -13,13 +24,24 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import math
+import os
 import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from ..errors import NetTrainError
+
 __all__ = ["main", "spirals"]
+
+PROG = "nettrain"
 
 
 def spirals(per_class: int, seed: int, noise: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,6 +52,9 @@ def spirals(per_class: int, seed: int, noise: float = 0.05) -> tuple[torch.Tenso
     x = torch.cat([arm, -arm]) + noise * torch.randn(2 * per_class, 2, generator=g)
     y = torch.cat([torch.zeros(per_class), torch.ones(per_class)]).long()
     return x, y
+
+
+# ---- demo ----------------------------------------------------------------------------------------
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -51,16 +76,462 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nettrain", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+# ---- shared helpers ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _data_environment(data_dir: str | None, offline: bool) -> Iterator[None]:
+    """Point the dataset loader at ``--data-dir`` and forbid downloads for ``--offline``.
+
+    ``train(net, "Name")`` loads the data itself, so the two switches travel as the environment
+    variables the loader reads; they are restored afterwards (``main`` may run in-process).
+    """
+    saved = {k: os.environ.get(k) for k in ("NETTRAIN_DATA", "NETTRAIN_OFFLINE")}
+    if data_dir is not None:
+        os.environ["NETTRAIN_DATA"] = str(Path(data_dir).expanduser().resolve())
+    if offline:
+        os.environ["NETTRAIN_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _load_net(path: str) -> Any:
+    """A saved net, rebuilding the built-in nets that are saved by class (their sizes vary)."""
+    from .. import nets
+    from ..net import Net
+
+    if not Path(path).is_file():
+        raise NetTrainError("NETFILE", "no such file", expected="a net written by "
+                            "'nettrain train' or Net.save", received=repr(path))  # fmt: skip
+    return Net.load(path, module=nets.rebuild(path))
+
+
+def _class_scores(net: Any, inputs: Sequence[Any]) -> tuple[torch.Tensor, list[Any]]:
+    """Class probabilities ``[n, C]`` of a net's answers, and the class of each column."""
+    raw = net(list(inputs), None)
+    raw = raw if isinstance(raw, torch.Tensor) else torch.stack(list(raw))
+    decoder = net.outputs.get("output")
+    classes = list(getattr(decoder, "classes", None) or range(raw.shape[-1]))
+    raw = raw.float().reshape(len(inputs), -1)
+    if getattr(decoder, "scores", "logits") == "probabilities":
+        return raw, classes
+    return torch.softmax(raw, dim=-1), classes
+
+
+def _score(net: Any, split: Any) -> dict[str, Any]:
+    """Accuracy and mean cross-entropy of a net on a dataset split (labels matched by name)."""
+    probabilities, classes = _class_scores(net, split.inputs)
+    labels = [int(v) for v in split.labels]
+    names = list(split.class_names)
+    column = {c: i for i, c in enumerate(classes)}
+    # the net's classes are names when it was trained on a named dataset; match by name, and
+    # fall back to the label index for nets whose outputs carry no names
+    truth = torch.tensor([column.get(names[k], column.get(k, -1)) for k in labels])
+    known = truth >= 0
+    if not bool(known.any()):
+        raise NetTrainError(
+            "DATASET", "the net's classes are not this dataset's classes",
+            expected="classes like " + ", ".join(map(repr, names[:5])),
+            received="classes like " + ", ".join(map(repr, classes[:5])),
+        )  # fmt: skip
+    picked = probabilities[known]
+    target = truth[known]
+    correct = (picked.argmax(1) == target).float()
+    accuracy = float(correct.sum()) / len(labels)  # an unknown class counts as a wrong answer
+    loss = float(-picked.gather(1, target[:, None]).clamp_min(1e-12).log().mean())
+    return {"accuracy": accuracy, "loss": loss, "examples": len(labels)}
+
+
+def _time_goal(text: str) -> float | str:
+    """``--time-goal``: seconds as a number, or a duration nettrain parses ("5 min")."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _validation(text: str) -> Any:
+    """``--validation``: auto (the test split), none, or a fraction of the training data."""
+    if text.lower() in ("auto", "none"):
+        return "auto" if text.lower() == "auto" else None
+    try:
+        fraction = float(text)
+    except ValueError:
+        fraction = math.nan
+    if not 0 < fraction < 1:
+        raise argparse.ArgumentTypeError(f"expected auto, none or a fraction, got {text!r}")
+    return fraction
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _net_label(net_name: str) -> str:
+    """The net's part of the default output file name: ``mlp``, or the function's name."""
+    return net_name.rpartition(":")[2].rpartition(".")[2] if ":" in net_name else net_name.lower()
+
+
+@contextlib.contextmanager
+def _current_folder_importable() -> Iterator[None]:
+    """Let ``--net mynets:build`` import ``mynets.py`` from the current folder, as ``python``
+    does for a script's folder (an installed console script does not have it on the path)."""
+    here = os.getcwd()
+    added = here not in sys.path
+    if added:
+        sys.path.insert(0, here)
+    try:
+        yield
+    finally:
+        if added and here in sys.path:
+            sys.path.remove(here)
+
+
+# ---- train ---------------------------------------------------------------------------------------
+
+
+def _build_net(net_name: str, dataset: str, args: argparse.Namespace) -> tuple[Any, str]:
+    """The net to train (a module, or a ``Net`` with a tokens encoder for text) and its label."""
+    from .. import nets
+    from ..coders import encoder
+    from ..datasets import load
+    from ..net import Net
+
+    shape = nets.dataset_shape(dataset)
+    vocabulary = None
+    tokens = None
+    if shape.kind == "text":
+        # the embedding's size depends on the vocabulary, so the encoder is fitted here, before
+        # the net is built, and attached to it; train then uses this encoder as it is
+        texts = load(dataset, "train", offline=args.offline or None, data_dir=args.data_dir).inputs
+        tokens = encoder("tokens").fit(list(texts))
+        # ids 0 and 1 are padding and unknown: the embedding has two rows more than tokens
+        vocabulary = len(getattr(tokens, "vocabulary", None) or ()) + 2
+    with _current_folder_importable():
+        module = nets.make(net_name, dataset, vocabulary=vocabulary)
+    net = module if tokens is None else Net(module, inputs={"input": tokens})
+    return net, _net_label(net_name)
+
+
+def _train_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``train`` options the user gave (the others stay automatic)."""
+    given = {
+        "max_training_rounds": args.rounds,
+        "time_goal": args.time_goal,
+        "batch_size": args.batch_size,
+        "method": args.method,
+        "learning_rate": args.learning_rate,
+        "target_device": args.device,
+        "random_seeding": args.seed,
+    }
+    options = {k: v for k, v in given.items() if v is not None}
+    options["validation_set"] = args.validation
+    options["training_progress_reporting"] = None if args.reporting == "none" else "print"
+    return options
+
+
+def _summary(result: Any, dataset: str, net_label: str, parameters: int,
+             test: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    from .. import __version__
+
+    def get(name: str) -> Any:
+        try:
+            return result[name]
+        except (KeyError, NetTrainError):
+            return None
+
+    validation = get("validation_measurements") or {}
+    return {
+        "dataset": dataset,
+        "net": net_label,
+        "parameters": parameters,
+        "rounds": get("total_rounds"),
+        "batches": get("total_batches"),
+        "batch_size": get("batch_size"),
+        "time_s": get("total_training_time"),
+        "examples_per_second": get("mean_examples_per_second"),
+        "reason_training_stopped": get("reason_training_stopped"),
+        "final_training_loss": get("round_loss"),
+        "final_validation_loss": get("validation_loss"),
+        "final_validation_measurements": {
+            k: v for k, v in validation.items() if isinstance(v, (int, float))
+        },
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "test_examples": test["examples"],
+        "options": {k: v for k, v in options.items() if isinstance(v, (int, float, str))},
+        "nettrain_version": __version__,
+    }
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .. import nets
+    from ..datasets import canonical_name, load
+    from ..net import Net
+    from ..train import train
+
+    dataset = canonical_name(args.dataset)
+    net_name = args.net or nets.default_net(dataset)
+    net, label = _build_net(net_name, dataset, args)
+    module = net.module if isinstance(net, Net) else net
+    parameters = nets.parameter_count(module)
+    output = Path(args.output or f"{dataset}-{label}.safetensors")
+    # the summary sits next to the net: Digits-mlp.safetensors -> Digits-mlp.json
+    summary_path = output.with_suffix(".json")
+    if summary_path == output:
+        summary_path = Path(f"{output}.json")
+    if args.validation in ("auto", None):
+        validation = "the test split" if args.validation == "auto" else "none"
+    else:
+        validation = f"{args.validation:.0%} of the training split"
+    print(f"{PROG} train: {dataset} with {label} ({parameters:,} parameters); "
+          f"validation: {validation}.", flush=True)  # fmt: skip
+    options = _train_options(args)
+    started = time.perf_counter()
+    result = train(net, dataset, "all", **options)
+    trained = result["trained_net"]
+    if not isinstance(trained, Net):
+        trained = Net(trained)
+    test = _score(trained, load(dataset, "test", offline=args.offline or None,
+                                data_dir=args.data_dir, progress=False))  # fmt: skip
+    output.parent.mkdir(parents=True, exist_ok=True)
+    trained.save(output)
+    summary = _summary(result, dataset, label, parameters, test, options)
+    summary["wall_time_s"] = time.perf_counter() - started
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(f"trained {summary['rounds']} rounds in {summary['time_s']:.1f} s "
+          f"({summary['examples_per_second']:,.0f} examples/s), stopped by "
+          f"{summary['reason_training_stopped']}; final training loss "
+          f"{summary['final_training_loss']:.4g}")  # fmt: skip
+    print(f"test accuracy: {test['accuracy']:.1%} ({test['examples']:,} test examples, "
+          f"loss {test['loss']:.4f})")  # fmt: skip
+    print(f"net written to {output}")
+    print(f"summary written to {summary_path}")
+    return 0
+
+
+# ---- datasets ------------------------------------------------------------------------------------
+
+
+def _size_text(sizes: Any) -> str:
+    if isinstance(sizes, dict):
+        sizes = list(sizes.values())
+    total = sum(int(s) for s in sizes if s) if isinstance(sizes, (list, tuple)) else int(sizes or 0)
+    return f"{total / 1e6:.1f} MB" if total else "-"
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from .. import nets
+    from ..datasets import canonical_name, download, list_datasets
+
+    if args.action == "download":
+        name = canonical_name(args.name)
+        path = download(name, data_dir=args.data_dir, progress=True)
+        print(f"{name}: {path}")
+        return 0
+    entries: dict[str, dict[str, Any]] = {
+        str(e["name"]): e for e in list_datasets(data_dir=args.data_dir)
+    }
+    if args.action == "where":
+        name = canonical_name(args.name)
+        entry = entries.get(name, {})
+        if entry.get("found"):
+            print(entry["found"])
+            return 0
+        print(f"{name}: not downloaded (it would go to {entry.get('folder')}); "
+              f"run: {PROG} datasets download {name}")  # fmt: skip
+        return 1
+    rows = [("name", "kind", "where", "size")]
+    for name, entry in entries.items():
+        try:
+            kind = nets.dataset_shape(name).kind
+        except NetTrainError:
+            kind = "-"
+        if entry.get("embedded"):
+            where = f"embedded ({entry['found']})" if entry.get("found") else "embedded"
+        else:
+            where = str(entry["found"]) if entry.get("found") else "not downloaded"
+        size = _size_text(entry.get("sizes")) if entry.get("found") else "-"
+        rows.append((name, kind, where, size))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+    return 0
+
+
+# ---- evaluate and predict ------------------------------------------------------------------------
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ..datasets import canonical_name, load
+
+    net = _load_net(args.netfile)
+    dataset = canonical_name(args.dataset)
+    split = load(dataset, args.split, offline=args.offline or None, data_dir=args.data_dir,
+                 progress=False)  # fmt: skip
+    scores = _score(net, split)
+    print(f"{dataset} {args.split}: accuracy {scores['accuracy']:.1%}, "
+          f"loss {scores['loss']:.4f} ({scores['examples']:,} examples)")  # fmt: skip
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    net = _load_net(args.netfile)
+    encoder = net.inputs.get(next(iter(net.inputs)))
+    kind = getattr(encoder, "kind", None)
+    if kind == "image":
+        missing = [p for p in args.inputs if not Path(p).is_file()]
+        if missing:
+            raise NetTrainError("INPUTS", "this net reads images, and these are not files: "
+                                + ", ".join(map(repr, missing[:5])),
+                                expected="paths of image files (PNG, JPEG, ...)")  # fmt: skip
+    elif kind not in ("tokens", "characters"):
+        raise NetTrainError("NETFILE", "this net has no image or text encoder, so it cannot read "
+                            "files or strings", expected="a net trained by 'nettrain train'",
+                            received=f"inputs {list(net.inputs)}")  # fmt: skip
+    probabilities, classes = _class_scores(net, args.inputs)
+    for value, row in zip(args.inputs, probabilities, strict=True):
+        best = int(row.argmax())
+        print(f"{value}\t{classes[best]}\t{float(row[best]):.3f}")
+    return 0
+
+
+# ---- the parser ----------------------------------------------------------------------------------
+
+
+def _data_options(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
+    # subcommands of "datasets" repeat --data-dir; SUPPRESS keeps their unset default from
+    # overwriting a value given before the subcommand
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--data-dir", metavar="DIR", default=default,
+                        help="the folder holding one folder per dataset (default: $NETTRAIN_DATA "
+                        "or the per-user cache)")  # fmt: skip
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .. import nets
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Train, evaluate and use nets on named datasets.",
+        epilog=f"Example: {PROG} train Digits  (embedded data; no network needed)",
+    )  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     demo = sub.add_parser("demo", help="train a small net on data the command makes itself")
     demo.add_argument("--examples", type=int, default=2000, help="training points (2000)")
     demo.add_argument("--time-goal", type=float, default=None,
                       help="seconds of training (default: automatic, about 20 s)")  # fmt: skip
     demo.add_argument("--quiet", action="store_true", help="no progress lines")
-    args = parser.parse_args(argv)
-    return _demo(args)
+
+    names = "MNIST, FashionMNIST, CIFAR-10, CIFAR-100, MovieReview, Digits"
+    tr = sub.add_parser(
+        "train", help="train a built-in (or your) net on a named dataset",
+        description="Train a net on a named dataset's training split, write it and a JSON "
+        "summary, and print its accuracy on the test split.",
+    )  # fmt: skip
+    tr.add_argument("dataset", metavar="DATASET", help=names)
+    tr.add_argument("--net", metavar="NAME", help="one of " + ", ".join(nets.NET_NAMES)
+                    + ", or module:function returning an nn.Module (default: the dataset's "
+                    "own: small-cnn, resnet-small, text-cnn or mlp)")  # fmt: skip
+    tr.add_argument("--rounds", type=_positive_int, metavar="N", help="training rounds (epochs)")
+    tr.add_argument("--time-goal", type=_time_goal, metavar="T",
+                    help='seconds, or a duration such as "5 min"')  # fmt: skip
+    tr.add_argument("--batch-size", type=_positive_int, metavar="N")
+    tr.add_argument("--method", metavar="NAME", help="adam (default), adamw, rmsprop, sgd, "
+                    "signsgd, lbfgs")  # fmt: skip
+    tr.add_argument("--learning-rate", type=_positive_float, metavar="F")
+    tr.add_argument("--validation", type=_validation, default="auto", metavar="V",
+                    help="auto (the test split, default), none, or a fraction: 0.1")  # fmt: skip
+    tr.add_argument("--device", choices=("auto", "cpu", "gpu"), help="auto (default), cpu, gpu")
+    tr.add_argument("--seed", type=_seed, metavar="N", help="random seed (default 1234)")
+    tr.add_argument("--reporting", choices=("print", "none"), default="print",
+                    help="progress lines (print, default) or none")  # fmt: skip
+    tr.add_argument("--output", metavar="PATH",
+                    help="the net file (default: ./DATASET-NET.safetensors; the summary goes "
+                    "next to it as .json)")  # fmt: skip
+    _data_options(tr)
+    tr.add_argument("--offline", action="store_true", help="never download")
+
+    ds = sub.add_parser("datasets", help="list the named datasets, download one, or say where",
+                        description="Without an action: list the datasets, their kind, where "
+                        "each was found and its size.")  # fmt: skip
+    _data_options(ds)
+    actions = ds.add_subparsers(dest="action", metavar="ACTION")
+    download = actions.add_parser("download", help="download a dataset (checksums verified)")
+    download.add_argument("name", metavar="NAME", help=names)
+    _data_options(download, suppress=True)
+    where = actions.add_parser("where", help="print where a dataset's files are (exit 1: nowhere)")
+    where.add_argument("name", metavar="NAME", help=names)
+    _data_options(where, suppress=True)
+
+    ev = sub.add_parser("evaluate", help="accuracy and loss of a saved net on a dataset split")
+    ev.add_argument("netfile", metavar="NETFILE", help="a net written by 'nettrain train'")
+    ev.add_argument("dataset", metavar="DATASET", help=names)
+    ev.add_argument("--split", choices=("test", "train"), default="test",
+                    help="test (default) or train")  # fmt: skip
+    _data_options(ev)
+    ev.add_argument("--offline", action="store_true", help="never download")
+
+    pr = sub.add_parser("predict", help="a saved net's decision on image files or strings")
+    pr.add_argument("netfile", metavar="NETFILE", help="a net written by 'nettrain train'")
+    pr.add_argument("inputs", metavar="INPUTS", nargs="+",
+                    help="image file paths (image nets) or strings (text nets)")  # fmt: skip
+    return parser
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": _demo, "train": _train, "datasets": _datasets, "evaluate": _evaluate,
+    "predict": _predict,
+}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command with ``argv`` (default: ``sys.argv[1:]``) and return the exit status:
+    0 done, 1 ``datasets where`` found nothing, 2 bad arguments or a problem with the input."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a usage error (2): return it like any status
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        with _data_environment(getattr(args, "data_dir", None), getattr(args, "offline", False)):
+            return _COMMANDS[args.command](args)
+    except NetTrainError as error:
+        # a problem nettrain can explain: one paragraph, no traceback, as argparse does
+        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
