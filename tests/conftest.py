@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import struct
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
+
+from nettrain.datasets import locate
 
 
 def make_classification(n: int = 50, features: int = 5, classes: int = 3, seed: int = 0):
@@ -38,6 +43,29 @@ QUIET = {"training_progress_reporting": None}
 @pytest.fixture
 def problem():
     return make_classification()
+
+
+# --- Named datasets ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def isolated_data(tmp_path, monkeypatch):
+    """No environment, cache or system folder of this machine leaks into a dataset test."""
+    monkeypatch.delenv("NETTRAIN_DATA", raising=False)
+    monkeypatch.delenv("NETTRAIN_OFFLINE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(locate, "SYSTEM_ROOTS", [tmp_path / "system"])
+    locate.clear_verified()
+    yield
+    locate.clear_verified()
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """``array`` as an uncompressed IDX file of unsigned bytes (type code 0x08)."""
+    head = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
+    return head + array.astype(np.uint8).tobytes()
 
 
 # --- No network in the test suite -------------------------------------------------------------

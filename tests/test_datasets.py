@@ -12,13 +12,13 @@ import gzip
 import hashlib
 import os
 import pickle
-import struct
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import idx_bytes
 from nettrain.datasets import (
     NAMES,
     DatasetSplit,
@@ -35,16 +35,7 @@ from nettrain.errors import NetTrainError
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No environment, cache or system folder of this machine leaks into a test."""
-    monkeypatch.delenv("NETTRAIN_DATA", raising=False)
-    monkeypatch.delenv("NETTRAIN_OFFLINE", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(locate, "SYSTEM_ROOTS", [tmp_path / "system"])
-    locate.clear_verified()
-    yield
-    locate.clear_verified()
+pytestmark = pytest.mark.usefixtures("isolated_data")
 
 
 def md5(data: bytes) -> str:
@@ -52,13 +43,6 @@ def md5(data: bytes) -> str:
 
 
 # --- writers of the real formats --------------------------------------------------------------
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    head = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
-    return head + array.astype(np.uint8).tobytes()
 
 
 def write_idx_folder(folder: Path, n_train: int = 7, n_test: int = 3, gz: bool = True) -> dict:

@@ -11,7 +11,6 @@ import hashlib
 import http.server
 import io
 import socket
-import struct
 import sys
 import tarfile
 import threading
@@ -22,22 +21,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nettrain.datasets import download, load, locate, registered
+from conftest import idx_bytes
+from nettrain.datasets import download, load, registered
 from nettrain.datasets.archive import safe_extract
 from nettrain.datasets.fetch import fetch
 from nettrain.datasets.registry import Download, get_info
 from nettrain.errors import NetTrainError
 
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.delenv("NETTRAIN_DATA", raising=False)
-    monkeypatch.delenv("NETTRAIN_OFFLINE", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(locate, "SYSTEM_ROOTS", [tmp_path / "system"])
-    locate.clear_verified()
-    yield
-    locate.clear_verified()
+pytestmark = pytest.mark.usefixtures("isolated_data")
 
 
 class Server:
@@ -178,10 +169,7 @@ def test_progress_only_on_a_terminal(server, tmp_path, capsys, monkeypatch):
 
 
 def idx_gz(array: np.ndarray) -> bytes:
-    head = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
-    return gzip.compress(head + array.astype(np.uint8).tobytes())
+    return gzip.compress(idx_bytes(array))
 
 
 def tiny_idx_dataset(server: Server):

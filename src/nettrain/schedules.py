@@ -89,11 +89,29 @@ def _position(batch: int, total: int) -> tuple[int, int]:
     return min(max(int(batch), 0), big_t), big_t
 
 
-def _decay_progress(t: int, big_t: int, w: int) -> float | None:
-    """``None`` during warm-up, else the fraction of the decay phase done, in ``[0, 1]``."""
+def _phase(batch: int, total: int, fraction: float) -> tuple[int, int, float | None]:
+    """``(t, W, p)``: the clamped update ``t``, the warm-up length ``W`` for ``fraction``, and
+    ``p``: ``None`` during warm-up (``t < W``), else the fraction of the decay phase done, in
+    ``[0, 1]``."""
+    t, big_t = _position(batch, total)
+    w = warmup_steps(fraction, big_t)
     if t < w:
-        return None
-    return min(1.0, (t - w) / max(1, big_t - w))
+        return t, w, None
+    return t, w, min(1.0, (t - w) / max(1, big_t - w))
+
+
+def _linear_warmup_then(
+    decay: Callable[[float], float], batch: int, total: int, fraction: float
+) -> float:
+    """``(t + 1) / W`` during the warm-up, then ``decay(p)`` (``t``, ``W``, ``p`` as in
+    :func:`_phase`)."""
+    t, w, p = _phase(batch, total, fraction)
+    return (t + 1) / w if p is None else decay(p)
+
+
+def _cosine(p: float) -> float:
+    # From 1 at the start of the decay (p = 0) down to 0 at its end (p = 1).
+    return 0.5 * (1.0 + math.cos(math.pi * p))
 
 
 class _Named:
@@ -133,12 +151,7 @@ class Cosine(_Named):
     name: ClassVar[str] = "cosine"
 
     def __call__(self, batch: int, total: int) -> float:
-        t, big_t = _position(batch, total)
-        w = warmup_steps(self.warmup, big_t)
-        p = _decay_progress(t, big_t, w)
-        if p is None:
-            return (t + 1) / w
-        return 0.5 * (1.0 + math.cos(math.pi * p))
+        return _linear_warmup_then(_cosine, batch, total, self.warmup)
 
 
 @dataclass(frozen=True)
@@ -153,12 +166,7 @@ class Linear(_Named):
     name: ClassVar[str] = "linear"
 
     def __call__(self, batch: int, total: int) -> float:
-        t, big_t = _position(batch, total)
-        w = warmup_steps(self.warmup, big_t)
-        p = _decay_progress(t, big_t, w)
-        if p is None:
-            return (t + 1) / w
-        return 1.0 - p
+        return _linear_warmup_then(lambda p: 1.0 - p, batch, total, self.warmup)
 
 
 @dataclass(frozen=True)
@@ -176,12 +184,9 @@ class Polynomial(_Named):
     name: ClassVar[str] = "polynomial"
 
     def __call__(self, batch: int, total: int) -> float:
-        t, big_t = _position(batch, total)
-        w = warmup_steps(self.warmup, big_t)
-        p = _decay_progress(t, big_t, w)
-        if p is None:
-            return (t + 1) / w
-        return float((1.0 - p) ** self.power)
+        return _linear_warmup_then(
+            lambda p: float((1.0 - p) ** self.power), batch, total, self.warmup
+        )
 
 
 @dataclass(frozen=True)
@@ -200,9 +205,7 @@ class Warmup(_Named):
     name: ClassVar[str] = "warmup"
 
     def __call__(self, batch: int, total: int) -> float:
-        t, big_t = _position(batch, total)
-        w = warmup_steps(self.fraction, big_t)
-        return (t + 1) / w if t < w else 1.0
+        return _linear_warmup_then(lambda p: 1.0, batch, total, self.fraction)
 
 
 @dataclass(frozen=True)
@@ -223,12 +226,10 @@ class OneCycle(_Named):
     name: ClassVar[str] = "one_cycle"
 
     def __call__(self, batch: int, total: int) -> float:
-        t, big_t = _position(batch, total)
-        w = warmup_steps(self.fraction, big_t)
-        p = _decay_progress(t, big_t, w)
+        t, w, p = _phase(batch, total, self.fraction)
         if p is None:
             return self.start + (1.0 - self.start) * t / w
-        return 0.5 * (1.0 + math.cos(math.pi * p))
+        return _cosine(p)
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,13 @@ class Decoder:
         raise NotImplementedError
 
 
+def _check_scores(scores: str, threshold: float) -> None:
+    """Check the ``scores`` and ``threshold`` fields that the class and boolean decoders share."""
+    check_choice("scores", scores, ("logits", "probabilities"))
+    if not 0 < threshold < 1:
+        raise NetTrainError("threshold", "must be in (0, 1)", received=repr(threshold))
+
+
 def _as_float(output: Any) -> torch.Tensor:
     if not isinstance(output, torch.Tensor):
         output = torch.as_tensor(output)
@@ -217,9 +224,7 @@ class ClassDecoder(Decoder):
                 "classes", "needs at least one class name, all different", received=repr(classes)
             )
         object.__setattr__(self, "classes", classes)
-        check_choice("scores", self.scores, ("logits", "probabilities"))
-        if not 0 < self.threshold < 1:
-            raise NetTrainError("threshold", "must be in (0, 1)", received=repr(self.threshold))
+        _check_scores(self.scores, self.threshold)
 
     def _probabilities(self, output: Any) -> torch.Tensor:
         x = _as_float(output)
@@ -323,9 +328,7 @@ class BooleanDecoder(Decoder):
     threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        check_choice("scores", self.scores, ("logits", "probabilities"))
-        if not 0 < self.threshold < 1:
-            raise NetTrainError("threshold", "must be in (0, 1)", received=repr(self.threshold))
+        _check_scores(self.scores, self.threshold)
 
     def decode(
         self,

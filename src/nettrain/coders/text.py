@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -72,6 +72,43 @@ def _is_encoded(t: torch.Tensor) -> bool:
     return t.ndim == 2 and not t.is_floating_point() and t.dtype != torch.bool
 
 
+def _encode_units(
+    encoder: CharactersEncoder | TokensEncoder,
+    values: Sequence[Any],
+    argument: str,
+    split: Callable[[str], Iterable[str]],
+) -> Encoded:
+    """``encoder.encode``: each string ``split`` into units (characters or tokens), each unit
+    looked up in the vocabulary (``UNKNOWN`` when absent), the rows padded with ``PAD``. An
+    integer matrix passes through (already encoded).
+
+    Raises:
+        NetTrainError: an unfitted encoder, a value that is not a string.
+    """
+    if encoder.vocabulary is None:
+        raise encoder._not_fitted(argument)
+    passed = numeric_passthrough(values, _is_encoded)
+    if passed is not None:
+        return Encoded(passed.to(torch.int64))
+    index = {unit: i + _FIRST for i, unit in enumerate(encoder.vocabulary)}
+    strings = _strings(values, argument, encoder.kind)
+    rows = [[index.get(unit, UNKNOWN) for unit in split(s)] for s in strings]
+    return Encoded(_pad(rows, encoder.max_length))
+
+
+def _describe_units(encoder: CharactersEncoder | TokensEncoder, head: str, units: str) -> str:
+    """``encoder.describe``: ``head``, then the vocabulary (counted in ``units``), the length
+    and the reason."""
+    size = (
+        "learnt from the data"
+        if encoder.vocabulary is None
+        else (f"{len(encoder.vocabulary)} {units} {quote_list(encoder.vocabulary, 6)}")
+    )
+    length = f"length {encoder.max_length}" if encoder.max_length else "padded to the longest"
+    why = f" ({encoder.reason})" if encoder.reason else ""
+    return f"{head}, {size}, {length}{why}"
+
+
 @dataclass(frozen=True)
 class CharactersEncoder(Encoder):
     """Strings -> int64 ``[n, L]`` of character codes (0 = padding, 1 = unknown character).
@@ -109,24 +146,10 @@ class CharactersEncoder(Encoder):
         return replace(self, vocabulary=tuple(sorted(chars)))
 
     def encode(self, values: Sequence[Any], *, argument: str = "data") -> Encoded:
-        if self.vocabulary is None:
-            raise self._not_fitted(argument)
-        passed = numeric_passthrough(values, _is_encoded)
-        if passed is not None:
-            return Encoded(passed.to(torch.int64))
-        codes = {c: i + _FIRST for i, c in enumerate(self.vocabulary)}
-        rows = [[codes.get(c, UNKNOWN) for c in s] for s in _strings(values, argument, self.kind)]
-        return Encoded(_pad(rows, self.max_length))
+        return _encode_units(self, values, argument, list)
 
     def describe(self) -> str:
-        size = (
-            "learnt from the data"
-            if self.vocabulary is None
-            else (f"{len(self.vocabulary)} characters {quote_list(self.vocabulary, 6)}")
-        )
-        length = f"length {self.max_length}" if self.max_length else "padded to the longest"
-        why = f" ({self.reason})" if self.reason else ""
-        return f"Characters encoder: string -> codes, {size}, {length}{why}"
+        return _describe_units(self, "Characters encoder: string -> codes", "characters")
 
 
 @dataclass(frozen=True)
@@ -196,22 +219,7 @@ class TokensEncoder(Encoder):
         return replace(self, vocabulary=tuple(ordered[: self.max_tokens]))
 
     def encode(self, values: Sequence[Any], *, argument: str = "data") -> Encoded:
-        if self.vocabulary is None:
-            raise self._not_fitted(argument)
-        passed = numeric_passthrough(values, _is_encoded)
-        if passed is not None:
-            return Encoded(passed.to(torch.int64))
-        ids = {t: i + _FIRST for i, t in enumerate(self.vocabulary)}
-        strings = _strings(values, argument, self.kind)
-        rows = [[ids.get(t, UNKNOWN) for t in self.tokenize(s)] for s in strings]
-        return Encoded(_pad(rows, self.max_length))
+        return _encode_units(self, values, argument, self.tokenize)
 
     def describe(self) -> str:
-        size = (
-            "learnt from the data"
-            if self.vocabulary is None
-            else (f"{len(self.vocabulary)} tokens {quote_list(self.vocabulary, 6)}")
-        )
-        length = f"length {self.max_length}" if self.max_length else "padded to the longest"
-        why = f" ({self.reason})" if self.reason else ""
-        return f"Tokens encoder: string -> token ids, {size}, {length}{why}"
+        return _describe_units(self, "Tokens encoder: string -> token ids", "tokens")

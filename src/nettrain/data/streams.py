@@ -59,6 +59,42 @@ def _relocated(error: NetTrainError, where: str, index: int | None = None) -> Ne
     )
 
 
+def _stream_batch(
+    raw: Any,
+    first: Batch | None,
+    where: str,
+    *,
+    float_dtype: torch.dtype,
+    argument: str,
+    shapes: bool,
+    unlike: str,
+    hint: str,
+) -> Batch:
+    """``raw`` converted with the in-memory rules (errors say ``where``), then checked against
+    the stream's ``first`` batch (None: ``raw`` is the first): ports and dtypes, and example
+    shapes too when ``shapes``. A difference raises ``unlike`` with ``hint``."""
+    try:
+        batch = to_batch(raw, float_dtype=float_dtype, argument=argument)
+    except NetTrainError as error:
+        raise _relocated(error, where) from None
+    if first is None:
+        return batch
+    reference, spec = batch_spec(first), batch_spec(batch)
+    if shapes:
+        differ = spec != reference
+    else:
+        differ = {k: v[1] for k, v in spec.items()} != {k: v[1] for k, v in reference.items()}
+    if differ:
+        raise NetTrainError(
+            argument,
+            unlike,
+            expected=format_spec(reference, shapes=shapes),
+            received=format_spec(spec, shapes=shapes),
+            hint=hint,
+        )
+    return batch
+
+
 def _head(batch: Batch, size: int) -> Batch:
     return {name: column[:size] for name, column in batch.items()}
 
@@ -307,22 +343,18 @@ class BatchIterableSource:
 
     def _convert(self, raw: Any, round: int, index: int) -> Batch:
         where = f"in batch {index + 1} of round {round}"
-        try:
-            batch = to_batch(raw, float_dtype=self.float_dtype, argument=self.argument)
-        except NetTrainError as error:
-            raise _relocated(error, where) from None
+        batch = _stream_batch(
+            raw,
+            self._first,
+            where,
+            float_dtype=self.float_dtype,
+            argument=self.argument,
+            shapes=False,
+            unlike=f"has a batch unlike the first batch (ports or dtypes differ) {where}",
+            hint="make every batch hold the same ports with the same dtypes",
+        )
         if self._first is None:
             self._first = batch
-            return batch
-        reference, spec = batch_spec(self._first), batch_spec(batch)
-        if {k: v[1] for k, v in spec.items()} != {k: v[1] for k, v in reference.items()}:
-            raise NetTrainError(
-                self.argument,
-                f"has a batch unlike the first batch (ports or dtypes differ) {where}",
-                expected=format_spec(reference, shapes=False),
-                received=format_spec(spec, shapes=False),
-                hint="make every batch hold the same ports with the same dtypes",
-            )
         return batch
 
 
@@ -473,22 +505,17 @@ class GeneratorSource:
     def _call(self, round: int, call: int, batch_size: int) -> Batch:
         values = {"batch_size": batch_size, "round": round}
         raw = self.function(**{k: values[k] for k in self._keywords})
-        where = f"in the batch from call {call + 1} of round {round}"
-        try:
-            batch = to_batch(raw, float_dtype=self.float_dtype, argument=self.argument)
-        except NetTrainError as error:
-            raise _relocated(error, where) from None
+        batch = _stream_batch(
+            raw,
+            self._first,
+            f"in the batch from call {call + 1} of round {round}",
+            float_dtype=self.float_dtype,
+            argument=self.argument,
+            shapes=True,
+            unlike=f"generator call {call + 1} of round {round} returned a batch unlike the first "
+            "call's (ports, example shapes or dtypes differ)",
+            hint="make the function return the same ports, shapes and dtypes on every call",
+        )
         if self._first is None:
             self._first = batch
-            return batch
-        reference, spec = batch_spec(self._first), batch_spec(batch)
-        if spec != reference:
-            raise NetTrainError(
-                self.argument,
-                f"generator call {call + 1} of round {round} returned a batch unlike the first "
-                "call's (ports, example shapes or dtypes differ)",
-                expected=format_spec(reference),
-                received=format_spec(spec),
-                hint="make the function return the same ports, shapes and dtypes on every call",
-            )
         return batch

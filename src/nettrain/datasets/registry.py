@@ -147,35 +147,46 @@ _FASHION = (
     "Ankle boot",
 )
 
+
+def _idx_files(md5s: tuple[str, str, str, str], *, packed: bool) -> tuple[FileSpec, ...]:
+    """The four IDX files of an MNIST-like set (60,000 + 10,000 images of 28 x 28 pixels).
+
+    Args:
+        md5s: the checksums of the train images, train labels, test images and test labels,
+            in that order.
+        packed: True when the checksums are of the published .gz files (``packed_md5``),
+            False when they are of the decompressed content (``md5``).
+    """
+    layout = (
+        ("train-images-idx3-ubyte.gz", "train-images", (60000, 28, 28)),
+        ("train-labels-idx1-ubyte.gz", "train-labels", (60000,)),
+        ("t10k-images-idx3-ubyte.gz", "test-images", (10000, 28, 28)),
+        ("t10k-labels-idx1-ubyte.gz", "test-labels", (10000,)),
+    )
+    return tuple(
+        FileSpec(
+            path,
+            role,
+            md5=None if packed else md5,
+            packed_md5=md5 if packed else None,
+            idx_shape=shape,
+        )
+        for (path, role, shape), md5 in zip(layout, md5s, strict=True)
+    )
+
+
 # MNIST: torchvision's md5s are of the published .gz files; the md5s of the decompressed IDX
 # bytes are not in our reference, so they are not given (never invent a checksum). A copy equal
 # to the published .gz is verified by packed_md5; any other copy (decompressed, recompressed)
 # is accepted after the IDX header and exact length checks (``idx_shape``) at read time.
-_MNIST_FILES = (
-    FileSpec(
-        "train-images-idx3-ubyte.gz",
-        "train-images",
-        packed_md5="f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        idx_shape=(60000, 28, 28),
+_MNIST_FILES = _idx_files(
+    (
+        "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "d53e105ee54ea40749a09fcbcd1e9432",
+        "9fb629c4189551a2d022fa330f9573f3",
+        "ec29112dd5afa0611ce80d1b7f02629c",
     ),
-    FileSpec(
-        "train-labels-idx1-ubyte.gz",
-        "train-labels",
-        packed_md5="d53e105ee54ea40749a09fcbcd1e9432",
-        idx_shape=(60000,),
-    ),
-    FileSpec(
-        "t10k-images-idx3-ubyte.gz",
-        "test-images",
-        packed_md5="9fb629c4189551a2d022fa330f9573f3",
-        idx_shape=(10000, 28, 28),
-    ),
-    FileSpec(
-        "t10k-labels-idx1-ubyte.gz",
-        "test-labels",
-        packed_md5="ec29112dd5afa0611ce80d1b7f02629c",
-        idx_shape=(10000,),
-    ),
+    packed=True,
 )
 # Both mirrors serve the upstream .gz files, which torchvision checks against these md5s.
 _MNIST_DOWNLOADS = (
@@ -189,31 +200,14 @@ _MNIST_DOWNLOADS = (
 # recompressed copies verify too. The downloads carry no archive checksum on purpose: the two
 # mirrors are not known to serve byte-identical .gz files, and the decompressed md5 checked
 # after the transfer is the stronger, mirror-independent test.
-_FASHION_FILES = (
-    FileSpec(
-        "train-images-idx3-ubyte.gz",
-        "train-images",
-        md5="f4a8712d7a061bf5bd6d2ca38dc4d50a",
-        idx_shape=(60000, 28, 28),
+_FASHION_FILES = _idx_files(
+    (
+        "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "9018921c3c673c538a1fc5bad174d6f9",
+        "8181f5470baa50b63fa0f6fddb340f0a",
+        "15d484375f8d13e6eb1aabb0c3f46965",
     ),
-    FileSpec(
-        "train-labels-idx1-ubyte.gz",
-        "train-labels",
-        md5="9018921c3c673c538a1fc5bad174d6f9",
-        idx_shape=(60000,),
-    ),
-    FileSpec(
-        "t10k-images-idx3-ubyte.gz",
-        "test-images",
-        md5="8181f5470baa50b63fa0f6fddb340f0a",
-        idx_shape=(10000, 28, 28),
-    ),
-    FileSpec(
-        "t10k-labels-idx1-ubyte.gz",
-        "test-labels",
-        md5="15d484375f8d13e6eb1aabb0c3f46965",
-        idx_shape=(10000,),
-    ),
+    packed=False,
 )
 
 # CIFAR: per-batch md5s (torchvision); the batches are verified before they are unpickled.
@@ -239,6 +233,31 @@ _CIFAR100_FILES = (
     FileSpec("cifar-100-python/test", "test", md5="f0ef6b0ae62326f3e7ffdfab6717acfc"),
     FileSpec("cifar-100-python/meta", "meta", md5="7973b15100ade9c7d40fb424638fde48"),
 )
+
+
+def _cifar_info(
+    name: str, files: tuple[FileSpec, ...], archive: str, *, size: int, md5: str, sha256: str
+) -> DatasetInfo:
+    """A CIFAR dataset: one tar archive from Toronto, verified, then extracted.
+
+    Args:
+        name: ``"CIFAR-10"`` or ``"CIFAR-100"``; its lower-case form names the folder and the
+            reader.
+        files: the batches once extracted.
+        archive: the archive's name on the mirror; ``size``, ``md5`` and ``sha256`` are its own.
+    """
+    return DatasetInfo(
+        name=name,
+        folder=name.lower(),
+        kind="image",
+        format=name.lower(),
+        files=files,
+        downloads=(Download(archive, size=size, md5=md5, sha256=sha256, extract=True),),
+        mirrors=("https://www.cs.toronto.edu/~kriz",),
+        licence=f"{name}: A. Krizhevsky, 'Learning Multiple Layers of Features from Tiny "
+        "Images', 2009",
+    )
+
 
 # MovieReview: Cornell publishes no checksum of the archive or of the two text files, and none
 # trustworthy is in our reference; the files are verified by their exact line counts (5,331
@@ -277,43 +296,21 @@ _BUILTIN: tuple[DatasetInfo, ...] = (
         class_names=_FASHION,
         licence="Fashion-MNIST: Zalando Research (H. Xiao, K. Rasul, R. Vollgraf); MIT",
     ),
-    DatasetInfo(
-        name="CIFAR-10",
-        folder="cifar-10",
-        kind="image",
-        format="cifar-10",
-        files=_CIFAR10_FILES,
-        downloads=(
-            Download(
-                "cifar-10-python.tar.gz",
-                size=170498071,
-                md5="c58f30108f718f92721af3b95e74349a",
-                sha256="6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-                extract=True,
-            ),
-        ),
-        mirrors=("https://www.cs.toronto.edu/~kriz",),
-        licence="CIFAR-10: A. Krizhevsky, 'Learning Multiple Layers of Features from Tiny "
-        "Images', 2009",
+    _cifar_info(
+        "CIFAR-10",
+        _CIFAR10_FILES,
+        "cifar-10-python.tar.gz",
+        size=170498071,
+        md5="c58f30108f718f92721af3b95e74349a",
+        sha256="6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
     ),
-    DatasetInfo(
-        name="CIFAR-100",
-        folder="cifar-100",
-        kind="image",
-        format="cifar-100",
-        files=_CIFAR100_FILES,
-        downloads=(
-            Download(
-                "cifar-100-python.tar.gz",
-                size=169001437,
-                md5="eb9058c3a382ffc7106e4002c42a8d85",
-                sha256="85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
-                extract=True,
-            ),
-        ),
-        mirrors=("https://www.cs.toronto.edu/~kriz",),
-        licence="CIFAR-100: A. Krizhevsky, 'Learning Multiple Layers of Features from Tiny "
-        "Images', 2009",
+    _cifar_info(
+        "CIFAR-100",
+        _CIFAR100_FILES,
+        "cifar-100-python.tar.gz",
+        size=169001437,
+        md5="eb9058c3a382ffc7106e4002c42a8d85",
+        sha256="85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
     ),
     DatasetInfo(
         name="MovieReview",

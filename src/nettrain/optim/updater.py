@@ -578,48 +578,11 @@ def build_updater(
     steps = _check_total_steps(total_steps, schedule is not None)
 
     frozen = [n for n, _ in named if rates[n] == 0]
+    values = (l2, grad_clip, weight_clip)
     if update_schedule is not None:
         return _build_scheduled(
-            net,
-            spec,
-            update_schedule,
-            named,
-            rates,
-            (l2, grad_clip, weight_clip),
-            fused,
-            schedule,
-            steps,
+            net, spec, update_schedule, named, rates, values, fused, schedule, steps
         )
-    closure_l2: _ValueGroups = []
-    if spec.name == "lbfgs":
-        distinct = {rates[n] for n, _ in trained}
-        if len(distinct) > 1 or min(distinct) < 0:
-            raise NetTrainError(
-                "learning_rate_multipliers",
-                "lbfgs takes one step length for all parameters, so multipliers can only be "
-                "0 (frozen) or one common positive value",
-                expected="0 or one value > 0",
-                received=", ".join(f"{v:g}" for v in sorted(distinct)),
-                hint="use another method for per-part or negative multipliers",
-            )
-        groups = [{"params": [p for _, p in trained], "lr": spec.learning_rate * distinct.pop()}]
-        closure_l2 = _by_value(trained, l2, 0.0)
-        optimizer, implementation = _make_optimizer(spec, groups, fused)
-        return Updater(
-            spec=spec,
-            optimizer=optimizer,
-            implementation=implementation,
-            parameters=[p for _, p in trained],
-            multipliers=rates,
-            frozen=frozen,
-            schedule=schedule,
-            total_steps=steps,
-            reversed_parameters=[],
-            gradient_clipping=_by_value(trained, grad_clip, math.inf),
-            weight_clipping=_by_value(trained, weight_clip, math.inf),
-            closure_l2=closure_l2,
-        )
-    values = (l2, grad_clip, weight_clip)
     return _assemble(spec, trained, rates, frozen, values, fused, schedule, steps)
 
 
@@ -636,16 +599,35 @@ def _assemble(
     schedule: Schedule | None,
     steps: int | None,
 ) -> Updater:
-    """One first-order :class:`Updater` over ``trained`` (lbfgs is built by the caller)."""
+    """One :class:`Updater` over ``trained``.
+
+    Raises:
+        NetTrainError: lbfgs with multipliers other than 0 and one common positive value.
+    """
     l2, grad_clip, weight_clip = values
-    # One torch param group per distinct (|multiplier|, L2) pair.
-    by_key: dict[tuple[float, float], list[torch.Tensor]] = {}
-    for n, p in trained:
-        by_key.setdefault((abs(rates[n]), l2[n]), []).append(p)
-    groups = [
-        {"params": params, "lr": spec.learning_rate * rate, "weight_decay": decay}
-        for (rate, decay), params in by_key.items()
-    ]
+    closure_l2: _ValueGroups = []
+    if spec.name == "lbfgs":
+        distinct = {rates[n] for n, _ in trained}
+        if len(distinct) > 1 or min(distinct) < 0:
+            raise NetTrainError(
+                "learning_rate_multipliers",
+                "lbfgs takes one step length for all parameters, so multipliers can only be "
+                "0 (frozen) or one common positive value",
+                expected="0 or one value > 0",
+                received=", ".join(f"{v:g}" for v in sorted(distinct)),
+                hint="use another method for per-part or negative multipliers",
+            )
+        groups = [{"params": [p for _, p in trained], "lr": spec.learning_rate * distinct.pop()}]
+        closure_l2 = _by_value(trained, l2, 0.0)
+    else:
+        # One torch param group per distinct (|multiplier|, L2) pair.
+        by_key: dict[tuple[float, float], list[torch.Tensor]] = {}
+        for n, p in trained:
+            by_key.setdefault((abs(rates[n]), l2[n]), []).append(p)
+        groups = [
+            {"params": params, "lr": spec.learning_rate * rate, "weight_decay": decay}
+            for (rate, decay), params in by_key.items()
+        ]
     optimizer, implementation = _make_optimizer(spec, groups, fused)
     return Updater(
         spec=spec,
@@ -656,10 +638,11 @@ def _assemble(
         frozen=frozen,
         schedule=schedule,
         total_steps=steps,
+        # lbfgs's multipliers are all positive (checked above), so none is reversed there.
         reversed_parameters=[p for n, p in trained if rates[n] < 0],
         gradient_clipping=_by_value(trained, grad_clip, math.inf),
         weight_clipping=_by_value(trained, weight_clip, math.inf),
-        closure_l2=[],
+        closure_l2=closure_l2,
     )
 
 
