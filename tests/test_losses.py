@@ -11,6 +11,7 @@ import nettrain
 from conftest import QUIET, make_classification
 from nettrain.errors import NetTrainError
 from nettrain.losses import resolve_loss
+from nettrain.monitor import task_of
 
 g = torch.Generator().manual_seed(0)
 X = torch.randn(12, 4, generator=g)
@@ -32,6 +33,35 @@ def test_index_targets_give_cross_entropy_on_logits():
     assert plan.describe()["output"]["loss"] == "cross_entropy"
     assert plan.describe()["output"]["computed_from"] == "logits (the output)"
     torch.testing.assert_close(value(plan, net, batch), F.cross_entropy(net(X), y))
+
+
+class _FunctionalSoftmax(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return torch.softmax(self.linear(x), -1)
+
+
+@pytest.mark.parametrize(
+    ("net", "scores", "computed_from"),
+    [
+        (nn.Linear(4, 3), "logits", "logits (the output)"),
+        (nn.Sequential(nn.Linear(4, 3), nn.Softmax(-1)), "logits",
+         "logits before the final Softmax"),
+        (nn.Sequential(nn.Linear(4, 3), nn.LogSoftmax(-1)), "log_probabilities",
+         "log-probabilities (the output)"),
+        (_FunctionalSoftmax(), "probabilities", "probabilities (the output)"),
+    ],
+)  # fmt: skip
+def test_loss_term_says_what_scores_it_reads(net, scores, computed_from):
+    plan, _ = plan_for(net, torch.tensor([0, 1, 2] * 4))
+    term = plan.terms[0]
+    assert term.scores == scores
+    assert plan.describe()["output"]["computed_from"] == computed_from
+    assert task_of(term) == ("classification", scores, 3)
+    plan.close()
 
 
 def test_softmax_net_uses_logits_not_log_of_softmax():

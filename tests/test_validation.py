@@ -328,6 +328,10 @@ BAD = [
         ["patients", "patience"],
     ),
     ({"training_progress_function": 3}, ["training_progress_function", "callable"]),
+    (
+        {"training_progress_function": (print, {"every": 2})},
+        ["training_progress_function", "unknown sub-option 'every'"],
+    ),
 ]
 
 

@@ -80,6 +80,9 @@ class LossTerm:
         fn: mean-reduced loss. per_example: the same loss per example ([batch]), or None.
         tap: captures logits when the net ends in Softmax/Sigmoid.
         target_dtype: the dtype targets are converted to (None: as they are).
+        classes: the number of classes (cross-entropy with class-index targets), else None.
+        scores: what ``fn`` takes as predictions: "logits", "probabilities" or
+            "log_probabilities" (the measurements read the outputs the same way).
     """
 
     output: str
@@ -91,6 +94,7 @@ class LossTerm:
     tap: LogitTap | None = None
     target_dtype: torch.dtype | None = None
     classes: int | None = None
+    scores: str = "logits"
 
     def prediction(self, outputs: Mapping[str, Tensor]) -> Tensor:
         tap = self.tap
@@ -262,23 +266,33 @@ def _class_term(
             classes,
         )
     if isinstance(final, nn.LogSoftmax):
-        return LossTerm(port, target, name, 1.0, _nll, _nll_each, None, torch.int64, classes)
+        return LossTerm(
+            port, target, name, 1.0, _nll, _nll_each, None, torch.int64, classes,
+            scores="log_probabilities",
+        )  # fmt: skip
     if _is_probabilities(out):
         return LossTerm(
-            port, target, name, 1.0, _nll_of_probs, _nll_of_probs_each, None, torch.int64, classes
-        )
+            port, target, name, 1.0, _nll_of_probs, _nll_of_probs_each, None, torch.int64, classes,
+            scores="probabilities",
+        )  # fmt: skip
     return LossTerm(port, target, name, 1.0, _ce_index, _ce_index_each, None, torch.int64, classes)
 
 
-def _named_term(
-    name: str,
-    port: str,
-    target: str | None,
-    out: Tensor,
-    t: Tensor | None,
-    final: nn.Module | None,
-    float_dtype: torch.dtype,
-) -> LossTerm:
+@dataclass(frozen=True)
+class _PortSample:
+    """One output port as the loss choice sees it: its sample output and final layer, its target
+    column and sample targets (None when the data has none), and the dtype for float targets."""
+
+    port: str
+    target: str | None
+    out: Tensor
+    t: Tensor | None
+    final: nn.Module | None
+    float_dtype: torch.dtype
+
+
+def _named_term(name: str, p: _PortSample) -> LossTerm:
+    port, target, out, t, final, float_dtype = p.port, p.target, p.out, p.t, p.final, p.float_dtype
     if target is None or t is None:
         raise NetTrainError(
             "loss_function",
@@ -304,14 +318,8 @@ def _named_term(
     return LossTerm(port, target, name, 1.0, fn, each, None, float_dtype)
 
 
-def _auto_term(
-    port: str,
-    target: str | None,
-    out: Tensor,
-    t: Tensor | None,
-    final: nn.Module | None,
-    float_dtype: torch.dtype,
-) -> LossTerm:
+def _auto_term(p: _PortSample) -> LossTerm:
+    port, target, out, t, final = p.port, p.target, p.out, p.t, p.final
     if target is None or t is None:
         raise NetTrainError(
             "data",
@@ -321,14 +329,14 @@ def _auto_term(
             hint="add the targets to the data, or return a 'loss' output from the net",
         )
     if t.dtype == torch.bool or isinstance(final, nn.Sigmoid):
-        return _named_term("binary_cross_entropy", port, target, out, t, final, float_dtype)
+        return _named_term("binary_cross_entropy", p)
     if not t.is_floating_point() and not t.is_complex():
         if out.ndim >= 2 and out.shape[-1] >= 2 and out.shape[:-1] == t.shape:
             return _class_term(port, target, out, t, final)
-        return _named_term("mean_squared", port, target, out, t, final, float_dtype)
+        return _named_term("mean_squared", p)
     if isinstance(final, nn.Softmax | nn.LogSoftmax) and t.shape == out.shape:
-        return _named_term("cross_entropy", port, target, out, t, final, float_dtype)
-    return _named_term("mean_squared", port, target, out, t, final, float_dtype)
+        return _named_term("cross_entropy", p)
+    return _named_term("mean_squared", p)
 
 
 def _custom_term(
@@ -353,9 +361,9 @@ def _computed_from(term: LossTerm) -> str:
     if term.tap is not None:
         layer = "Softmax" if term.name == "cross_entropy" else "Sigmoid"
         return f"logits before the final {layer}"
-    if term.fn in (_nll, _nll_each):
+    if term.scores == "log_probabilities":
         return "log-probabilities (the output)"
-    if term.fn in (_nll_of_probs, _nll_of_probs_each):
+    if term.scores == "probabilities":
         return "probabilities (the output)"
     if term.name in ("cross_entropy", "binary_cross_entropy"):
         return "logits (the output)"
@@ -471,14 +479,15 @@ class _Resolver:
         tgt = self.target_for(port)
         t = self.batch[tgt] if tgt is not None else None
         out, final, dtype = self.outputs[port], self.finals[port], self.float_dtype
+        sample = _PortSample(port, tgt, out, t, final, dtype)
         key = one.lower().replace(" ", "_") if isinstance(one, str) else None
         if one in ("auto", None):
             if tgt in self.binary:  # booleans / label sets that an encoder made 0/1 floats
-                term = _named_term("binary_cross_entropy", port, tgt, out, t, final, dtype)
+                term = _named_term("binary_cross_entropy", sample)
             else:
-                term = _auto_term(port, tgt, out, t, final, dtype)
+                term = _auto_term(sample)
         elif key in _ALIASES:
-            term = _named_term(_ALIASES[key], port, tgt, out, t, final, dtype)
+            term = _named_term(_ALIASES[key], sample)
         elif isinstance(one, str):
             raise NetTrainError(
                 "loss_function",

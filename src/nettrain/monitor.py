@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from .data.batching import BatchSource, InMemorySource
 from .errors import NetTrainError, NetTrainWarning, describe
-from .losses import LossPlan, LossTerm, _nll, _nll_of_probs
+from .losses import LossPlan, LossTerm
 from .measure import Accumulator, Measurement, parse_measurements
 from .options.durations import Interval, parse_interval
 from .state import TrainState
@@ -50,12 +50,7 @@ TERMINAL_EVENTS = ("training_started", "weights_diverged", "training_stopped", "
 def task_of(term: LossTerm) -> tuple[str | None, str, int | None]:
     """What the measurements look at for a loss term: (task, score kind, number of classes)."""
     if term.name == "cross_entropy":
-        scores = "logits"
-        if term.fn is _nll_of_probs:
-            scores = "probabilities"
-        elif term.fn is _nll:
-            scores = "log_probabilities"
-        return "classification", scores, term.classes
+        return "classification", term.scores, term.classes
     if term.name == "binary_cross_entropy":
         return "binary", "logits", None
     if term.name in ("mean_squared", "mean_absolute", "huber"):
@@ -93,16 +88,22 @@ class Validation:
         return self.source.num_examples
 
 
+def _check_sub_options(options: Mapping[Any, object], argument: str, expected: str) -> None:
+    """Raise for any sub-option of ``(value, {...})`` other than "interval"."""
+    unknown = [k for k in options if k != "interval"]
+    if unknown:
+        raise NetTrainError(
+            argument, f"unknown sub-option {unknown[0]!r}", expected=expected,
+            received=repr(unknown[0]),
+        )  # fmt: skip
+
+
 def parse_validation_interval(spec: object) -> tuple[object, Interval]:
     """Split ``(data, {"interval": ...})`` into the data and its interval (default: 1 round)."""
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping):
-        unknown = [k for k in spec[1] if k != "interval"]
-        if unknown:
-            raise NetTrainError(
-                "validation_set", f"unknown sub-option {unknown[0]!r}",
-                expected='{"interval": "2 rounds" | "500 batches" | "30 s"}',
-                received=repr(unknown[0]),
-            )  # fmt: skip
+        _check_sub_options(
+            spec[1], "validation_set", '{"interval": "2 rounds" | "500 batches" | "30 s"}'
+        )
         if "interval" not in spec[1]:
             return spec[0], Interval(1.0, "rounds")
         return spec[0], parse_interval(spec[1]["interval"], argument="validation_set")
@@ -116,13 +117,10 @@ class ProgressFunction:
         function, interval = spec, Interval(1.0, "rounds")
         if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping):
             function = spec[0]
-            unknown = [k for k in spec[1] if k != "interval"]
-            if unknown:
-                raise NetTrainError(
-                    "training_progress_function", f"unknown sub-option {unknown[0]!r}",
-                    expected='{"interval": "round" | "batch" | "2 rounds" | "30 s"}',
-                    received=repr(unknown[0]),
-                )  # fmt: skip
+            _check_sub_options(
+                spec[1], "training_progress_function",
+                '{"interval": "round" | "batch" | "2 rounds" | "30 s"}',
+            )  # fmt: skip
             raw = spec[1].get("interval", "round")
             raw = {"round": "1 rounds", "batch": "1 batches"}.get(raw, raw)
             interval = parse_interval(raw, argument="training_progress_function")

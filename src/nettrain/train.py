@@ -186,6 +186,7 @@ class Session:
     updater: Any
     validation: Validation | None = None
     typed: Typed | None = None
+    rounds_time_target: float | None = None  # automatic rounds: refitted to this many seconds
 
 
 def _choose_batch_size(
@@ -309,6 +310,7 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: T
     max_rounds, time_goal = opts.max_training_rounds, opts.time_goal
     total_steps: int | None = max_rounds * per_round if max_rounds and per_round else None
     needs_timing = max_rounds is None and (time_goal is None or opts.method.schedule is not None)
+    rounds_time_target: float | None = None
 
     def make_updater(module: nn.Module, total: int | None = None) -> Any:
         schedule = {} if opts.update_schedule is None else {"update_schedule": opts.update_schedule}
@@ -332,6 +334,8 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: T
         if time_goal is None:
             max_rounds = auto.choose_rounds(seconds_per_batch=seconds, batches_per_round=per_round)
             total_steps = max_rounds * per_round
+            if opts.method.schedule is None:  # a schedule's length must not move under it
+                rounds_time_target = auto.TARGET_TRAINING_SECONDS
         else:
             total_steps = max(1, math.ceil(time_goal / seconds))
     elif needs_timing:
@@ -341,7 +345,7 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: T
     updater = make_updater(net, total_steps)
     return Session(
         net, opts, source, binding, plan, dtype, batch_size, max_rounds, time_goal, updater,
-        validation, typed,
+        validation, typed, rounds_time_target,
     )  # fmt: skip
 
 
@@ -431,12 +435,31 @@ def _measurement_values(state: TrainState, session: Session, monitor: Monitor) -
     }
 
 
+def _typed_values(session: Session, final_net: nn.Module) -> dict[str, Any]:
+    """The results a run with encoders or a given ``Net`` adds: that ``Net`` as the trained net
+    (and final net, when they are the same), the encoders and the skipped examples."""
+    typed = session.typed
+    if typed is None:
+        return {}
+    values: dict[str, Any] = {}
+    sample = session.source.sample(1)
+    wrapped = typed.net(session.binding.inputs, session.plan, sample)
+    if wrapped is not None:
+        values["trained_net"] = wrapped
+        if final_net is session.net:
+            values["final_net"] = wrapped
+    values["encoders"] = typed.describe()
+    values["skipped_training_data"] = typed.skipped_report()
+    return values
+
+
 def _results(
     session: Session,
     state: TrainState,
     final_net: nn.Module,
     training_net: nn.Module,
     monitor: Monitor,
+    typed_values: Mapping[str, Any],
 ) -> TrainResult:
     updater, opts = session.updater, session.options
     time_spent = max(state.time_spent, 1e-12)
@@ -478,6 +501,7 @@ def _results(
         "training_update_schedule": updater.describe().get("update_schedule"),
         "skipped_training_data": {"count": 0, "indices": [], "ports": {}},
     }
+    values.update(typed_values)
     values.update(_measurement_values(state, session, monitor))
     lazy = {
         "example_losses": lambda: _example_losses(session),
@@ -556,12 +580,13 @@ def _train(
         )  # fmt: skip
     given: dict[str, Any] = {}
     named: str | None = None
-    if isinstance(data, str):
-        from .datasets import canonical_name
+    from .named import dataset_name
+
+    named = dataset_name(data)
+    if named is not None:
         from .named import named_data
 
-        named = canonical_name(data)
-        data, given = named_data(named, "train")
+        data, given = named_data(data if not isinstance(data, str) else named, "train")
         if "validation_set" not in options:  # only an explicit None turns validation off
             opts = dataclasses.replace(opts, validation_set="auto")
     if opts.validation_set is not None:
@@ -617,6 +642,7 @@ def _run(session: Session, request: Request, clock: Clock) -> TrainResult:
             data=session.source, step=step, device=opts.device, time_goal=session.time_goal,
             observers=observers, stop_reason=stop_reason, on_round_end=snapshot.take,
             learning_rate=lambda: updater.learning_rate, monitor=monitor,
+            rounds_time_target=session.rounds_time_target, max_auto_rounds=auto.MAX_AUTO_ROUNDS,
         )  # fmt: skip
         run(state, plan, clock)
     final_net: nn.Module = net
@@ -636,15 +662,5 @@ def _run(session: Session, request: Request, clock: Clock) -> TrainResult:
     if final_net is not net:
         final_net.eval()
     training_net = TrainingNet(net, session.binding.inputs, session.plan)
-    result = _results(session, state, final_net, training_net, monitor)
-    typed = session.typed
-    if typed is not None:
-        sample = session.source.sample(1)
-        wrapped = typed.net(session.binding.inputs, session.plan, sample)
-        if wrapped is not None:
-            result._values["trained_net"] = wrapped
-            if final_net is net:
-                result._values["final_net"] = wrapped
-        result._values["encoders"] = typed.describe()
-        result._values["skipped_training_data"] = typed.skipped_report()
-    return result
+    typed_values = _typed_values(session, final_net)
+    return _results(session, state, final_net, training_net, monitor, typed_values)
