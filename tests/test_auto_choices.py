@@ -58,13 +58,34 @@ def fake_clock(step=0.01):
 
 
 def test_auto_rounds_from_timed_steps_with_an_injected_clock():
-    # Every clock reading advances 10 ms, so a timed step measures 10 ms;
-    # 50 examples at batch 8 = 7 batches per round -> ceil(20 / 0.07) = 286 rounds.
+    # Every clock reading advances 10 ms, so a timed step measures 10 ms; 50 examples at batch 8
+    # = 7 batches per round -> ceil(20 / 0.07) = 286 rounds up front. A learning-rate schedule
+    # is laid out over that length, so with one the count stays.
     x, y = make_classification(50)
-    r = _train(make_net(), (x, y), "all", {"batch_size": 8, **QUIET}, fake_clock(0.01))
+    method = ("sgd", {"learning_rate_schedule": "cosine"})
+    r = _train(make_net(), (x, y), "all", {"batch_size": 8, "method": method, **QUIET},
+               fake_clock(0.01))  # fmt: skip
     assert r.batches_per_round == 7
     assert r.total_rounds == 286
     assert r.reason_training_stopped == "max_training_rounds"
+
+
+def test_auto_rounds_are_refitted_to_20_seconds_of_measured_rounds():
+    # The loop reads the clock more often than the timed step does (round ends, reports,
+    # validation), so real rounds take longer than 7 timed steps; after each round the count is
+    # fitted again to the rounds' measured time, and the run ends within a round of 20 s.
+    x, y = make_classification(50)
+    r = _train(make_net(), (x, y), "all", {"batch_size": 8, **QUIET}, fake_clock(0.01))
+    per_round = r.total_training_time / r.total_rounds
+    assert per_round > 7 * 0.01
+    assert r.total_rounds < 286
+    assert 20 - per_round <= r.total_training_time < 20 + per_round
+    assert r.reason_training_stopped == "max_training_rounds"
+    # with a validation set, rounds cost more still and the run still ends near 20 s
+    r = _train(make_net(), (x, y), "all", {"batch_size": 8, "validation_set": (x[:20], y[:20]),
+                                           **QUIET}, fake_clock(0.01))  # fmt: skip
+    per_round = r.total_training_time / r.total_rounds
+    assert 20 - per_round <= r.total_training_time < 20 + per_round
 
 
 def test_auto_batch_size_is_the_data_size_for_small_data_and_64_otherwise():

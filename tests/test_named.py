@@ -53,6 +53,26 @@ def test_a_name_as_validation_set_means_its_test_split():
     assert r.validation_examples == len(nettrain.datasets.load("Digits", "test").labels)
 
 
+def test_a_loaded_split_trains_like_its_name_and_validates_on_a_loaded_split():
+    train = nettrain.datasets.load("Digits", "train")
+    test = nettrain.datasets.load("Digits", "test")
+    by_name = nettrain.train(digits_mlp(), "Digits", "all", max_training_rounds=3, **QUIET)
+    by_split = nettrain.train(digits_mlp(), train, "all", validation_set=test,
+                              max_training_rounds=3, **QUIET)  # fmt: skip
+    assert by_split.input_form == "named_dataset"
+    assert by_split.validation_examples == len(test) == 359
+    # the same data, order and net: the same run, loss for loss
+    assert by_split.round_loss_list == by_name.round_loss_list
+    assert by_split.validation_loss_list == by_name.validation_loss_list
+    assert by_split.trained_net(test.inputs[0]) in test.class_names
+
+
+def test_a_loaded_split_without_a_validation_set_validates_on_its_test_split():
+    r = nettrain.train(digits_mlp(), nettrain.datasets.load("Digits"), "validation_examples",
+                       max_training_rounds=1, **QUIET)  # fmt: skip
+    assert r == 359
+
+
 def test_validation_none_turns_the_automatic_test_split_off():
     r = nettrain.train(digits_mlp(), "Digits", "all", validation_set=None, max_training_rounds=1,
                        **QUIET)  # fmt: skip

@@ -10,6 +10,7 @@ Example:
     True
 """
 
+from . import coders, datasets, nets
 from .errors import NetTrainError, NetTrainWarning
 from .net import Net
 from .results import PROPERTIES, TrainResult
@@ -25,6 +26,9 @@ __all__ = [
     "TrainResult",
     "TrainState",
     "__version__",
+    "coders",
+    "datasets",
+    "nets",
     "train",
 ]
 

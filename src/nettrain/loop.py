@@ -77,6 +77,12 @@ class LoopPlan:
     monitor: Monitor | None = None
     on_round_end: Callable[[TrainState], None] | None = None
     learning_rate: Callable[[], float] = lambda: float("nan")
+    # Automatic rounds: the seconds of training to aim at. The round count chosen before the
+    # run comes from timing one bare step, which misses validation, measurements and round ends
+    # (on small data they can double a round); so after each round the count is fitted again
+    # to the rounds' measured wall time.
+    rounds_time_target: float | None = None
+    max_auto_rounds: int = 10_000
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:
@@ -215,7 +221,18 @@ def _end_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> None:
         plan.on_round_end(state)
     if plan.monitor is not None:
         state.reason = plan.monitor.after_round(state, clock.elapsed())
+    if plan.rounds_time_target is not None:
+        _refit_rounds(state, plan.rounds_time_target, plan.max_auto_rounds, clock.elapsed())
     _notify(plan, events.ROUND_COMPLETE, state, clock.elapsed())
+
+
+def _refit_rounds(state: TrainState, target: float, most: int, elapsed: float) -> None:
+    """Set ``max_rounds`` so the whole run takes about ``target`` seconds at the mean round
+    time so far (never below the rounds already done: then this round was the last)."""
+    if elapsed <= 0:
+        return
+    rounds = math.ceil(target * state.round / elapsed - 1e-9)
+    state.max_rounds = min(max(rounds, state.round, 1), most)
 
 
 def run(state: TrainState, plan: LoopPlan, clock: Callable[[], float] = time.perf_counter) -> None:

@@ -79,28 +79,6 @@ def _demo(args: argparse.Namespace) -> int:
 # ---- shared helpers ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _data_environment(data_dir: str | None, offline: bool) -> Iterator[None]:
-    """Point the dataset loader at ``--data-dir`` and forbid downloads for ``--offline``.
-
-    ``train(net, "Name")`` loads the data itself, so the two switches travel as the environment
-    variables the loader reads; they are restored afterwards (``main`` may run in-process).
-    """
-    saved = {k: os.environ.get(k) for k in ("NETTRAIN_DATA", "NETTRAIN_OFFLINE")}
-    if data_dir is not None:
-        os.environ["NETTRAIN_DATA"] = str(Path(data_dir).expanduser().resolve())
-    if offline:
-        os.environ["NETTRAIN_OFFLINE"] = "1"
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _load_net(path: str) -> Any:
     """A saved net, rebuilding the built-in nets that are saved by class (their sizes vary)."""
     from .. import nets
@@ -169,34 +147,24 @@ def _validation(text: str) -> Any:
     return fraction
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _checked(convert: Callable[[str], Any], ok: Callable[[Any], bool], expected: str) -> Any:
+    """An argparse ``type``: ``convert`` the text, then insist on ``ok`` (else a usage error)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+_positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
+_positive_float = _checked(float, lambda v: 0 < v < math.inf, "a positive number")
+_seed = _checked(int, lambda v: v >= 0, "an integer >= 0")
 
 
 def _net_label(net_name: str) -> str:
@@ -222,25 +190,29 @@ def _current_folder_importable() -> Iterator[None]:
 # ---- train ---------------------------------------------------------------------------------------
 
 
-def _build_net(net_name: str, dataset: str, args: argparse.Namespace) -> tuple[Any, str]:
+def _load_split(args: argparse.Namespace, dataset: str, split: str) -> Any:
+    """One split of a named dataset, from ``--data-dir`` first; ``--offline`` forbids downloads."""
+    from ..datasets import load
+
+    return load(dataset, split, offline=True if args.offline else None, data_dir=args.data_dir)
+
+
+def _build_net(net_name: str, training: Any) -> tuple[Any, str]:
     """The net to train (a module, or a ``Net`` with a tokens encoder for text) and its label."""
     from .. import nets
     from ..coders import encoder
-    from ..datasets import load
     from ..net import Net
 
-    shape = nets.dataset_shape(dataset)
     vocabulary = None
     tokens = None
-    if shape.kind == "text":
+    if training.kind == "text":
         # the embedding's size depends on the vocabulary, so the encoder is fitted here, before
         # the net is built, and attached to it; train then uses this encoder as it is
-        texts = load(dataset, "train", offline=args.offline or None, data_dir=args.data_dir).inputs
-        tokens = encoder("tokens").fit(list(texts))
+        tokens = encoder("tokens").fit(list(training.inputs))
         # ids 0 and 1 are padding and unknown: the embedding has two rows more than tokens
         vocabulary = len(getattr(tokens, "vocabulary", None) or ()) + 2
     with _current_folder_importable():
-        module = nets.make(net_name, dataset, vocabulary=vocabulary)
+        module = nets.make(net_name, training.name, vocabulary=vocabulary)
     net = module if tokens is None else Net(module, inputs={"input": tokens})
     return net, _net_label(net_name)
 
@@ -298,13 +270,18 @@ def _summary(result: Any, dataset: str, net_label: str, parameters: int,
 
 def _train(args: argparse.Namespace) -> int:
     from .. import nets
-    from ..datasets import canonical_name, load
+    from ..datasets import canonical_name
     from ..net import Net
+    from ..options.resolved import resolve_options
     from ..train import train
 
     dataset = canonical_name(args.dataset)
     net_name = args.net or nets.default_net(dataset)
-    net, label = _build_net(net_name, dataset, args)
+    options = _train_options(args)
+    # bad options and missing data are reported before anything is built or announced
+    resolve_options(options)
+    training, test = _load_split(args, dataset, "train"), _load_split(args, dataset, "test")
+    net, label = _build_net(net_name, training)
     module = net.module if isinstance(net, Net) else net
     parameters = nets.parameter_count(module)
     output = Path(args.output or f"{dataset}-{label}.safetensors")
@@ -318,25 +295,25 @@ def _train(args: argparse.Namespace) -> int:
         validation = f"{args.validation:.0%} of the training split"
     print(f"{PROG} train: {dataset} with {label} ({parameters:,} parameters); "
           f"validation: {validation}.", flush=True)  # fmt: skip
-    options = _train_options(args)
+    if args.validation == "auto":
+        options["validation_set"] = test
     started = time.perf_counter()
-    result = train(net, dataset, "all", **options)
+    result = train(net, training, "all", **options)
     trained = result["trained_net"]
     if not isinstance(trained, Net):
         trained = Net(trained)
-    test = _score(trained, load(dataset, "test", offline=args.offline or None,
-                                data_dir=args.data_dir, progress=False))  # fmt: skip
+    scores = _score(trained, test)
     output.parent.mkdir(parents=True, exist_ok=True)
     trained.save(output)
-    summary = _summary(result, dataset, label, parameters, test, options)
+    summary = _summary(result, dataset, label, parameters, scores, _train_options(args))
     summary["wall_time_s"] = time.perf_counter() - started
     summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"trained {summary['rounds']} rounds in {summary['time_s']:.1f} s "
           f"({summary['examples_per_second']:,.0f} examples/s), stopped by "
           f"{summary['reason_training_stopped']}; final training loss "
           f"{summary['final_training_loss']:.4g}")  # fmt: skip
-    print(f"test accuracy: {test['accuracy']:.1%} ({test['examples']:,} test examples, "
-          f"loss {test['loss']:.4f})")  # fmt: skip
+    print(f"test accuracy: {scores['accuracy']:.1%} ({scores['examples']:,} test examples, "
+          f"loss {scores['loss']:.4f})")  # fmt: skip
     print(f"net written to {output}")
     print(f"summary written to {summary_path}")
     return 0
@@ -355,6 +332,7 @@ def _size_text(sizes: Any) -> str:
 def _datasets(args: argparse.Namespace) -> int:
     from .. import nets
     from ..datasets import canonical_name, download, list_datasets
+    from ..datasets.locate import write_root
 
     if args.action == "download":
         name = canonical_name(args.name)
@@ -370,7 +348,8 @@ def _datasets(args: argparse.Namespace) -> int:
         if entry.get("found"):
             print(entry["found"])
             return 0
-        print(f"{name}: not downloaded (it would go to {entry.get('folder')}); "
+        target = write_root(args.data_dir) / str(entry.get("folder", ""))
+        print(f"{name}: not on this machine (a download would go to {target}); "
               f"run: {PROG} datasets download {name}")  # fmt: skip
         return 1
     rows = [("name", "kind", "where", "size")]
@@ -395,12 +374,11 @@ def _datasets(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ..datasets import canonical_name, load
+    from ..datasets import canonical_name
 
     net = _load_net(args.netfile)
     dataset = canonical_name(args.dataset)
-    split = load(dataset, args.split, offline=args.offline or None, data_dir=args.data_dir,
-                 progress=False)  # fmt: skip
+    split = _load_split(args, dataset, args.split)
     scores = _score(net, split)
     print(f"{dataset} {args.split}: accuracy {scores['accuracy']:.1%}, "
           f"loss {scores['loss']:.4f} ({scores['examples']:,} examples)")  # fmt: skip
@@ -431,83 +409,120 @@ def _predict(args: argparse.Namespace) -> int:
 # ---- the parser ----------------------------------------------------------------------------------
 
 
-def _data_options(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
-    # subcommands of "datasets" repeat --data-dir; SUPPRESS keeps their unset default from
-    # overwriting a value given before the subcommand
+def _data_options(*, offline: bool = True, suppress: bool = False) -> argparse.ArgumentParser:
+    """A parent parser with ``--data-dir`` (and ``--offline``) for the commands that read data.
+
+    ``suppress``: for the actions under ``datasets``, which repeat ``--data-dir``; their unset
+    default must not overwrite a value given before the action.
+    """
+    parent = argparse.ArgumentParser(add_help=False)
     default: Any = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--data-dir", metavar="DIR", default=default,
-                        help="the folder holding one folder per dataset (default: $NETTRAIN_DATA "
-                        "or the per-user cache)")  # fmt: skip
+    parent.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=default,
+        help="the folder holding one folder per dataset (default: $NETTRAIN_DATA or the "
+        "per-user cache)",
+    )
+    if offline:
+        parent.add_argument("--offline", action="store_true", help="never download")
+    return parent
 
 
 def _parser() -> argparse.ArgumentParser:
     from .. import nets
 
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Train, evaluate and use nets on named datasets.",
+        prog=PROG,
+        description="Train, evaluate and use nets on named datasets.",
         epilog=f"Example: {PROG} train Digits  (embedded data; no network needed)",
-    )  # fmt: skip
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    reads_data = _data_options()
+    names = "MNIST, FashionMNIST, CIFAR-10, CIFAR-100, MovieReview, Digits"
 
     demo = sub.add_parser("demo", help="train a small net on data the command makes itself")
-    demo.add_argument("--examples", type=int, default=2000, help="training points (2000)")
-    demo.add_argument("--time-goal", type=float, default=None,
-                      help="seconds of training (default: automatic, about 20 s)")  # fmt: skip
+    demo.add_argument("--examples", type=_positive_int, default=2000, help="training points")
+    demo.add_argument(
+        "--time-goal", type=_positive_float, help="seconds of training (default: about 20 s)"
+    )
     demo.add_argument("--quiet", action="store_true", help="no progress lines")
 
-    names = "MNIST, FashionMNIST, CIFAR-10, CIFAR-100, MovieReview, Digits"
     tr = sub.add_parser(
-        "train", help="train a built-in (or your) net on a named dataset",
+        "train",
+        parents=[reads_data],
+        help="train a built-in (or your) net on a named dataset",
         description="Train a net on a named dataset's training split, write it and a JSON "
         "summary, and print its accuracy on the test split.",
-    )  # fmt: skip
+    )
     tr.add_argument("dataset", metavar="DATASET", help=names)
-    tr.add_argument("--net", metavar="NAME", help="one of " + ", ".join(nets.NET_NAMES)
-                    + ", or module:function returning an nn.Module (default: the dataset's "
-                    "own: small-cnn, resnet-small, text-cnn or mlp)")  # fmt: skip
+    tr.add_argument(
+        "--net",
+        metavar="NAME",
+        help=f"one of {', '.join(nets.NET_NAMES)}, or module:function returning an nn.Module "
+        "(default: the dataset's own: small-cnn, resnet-small, text-cnn or mlp)",
+    )
     tr.add_argument("--rounds", type=_positive_int, metavar="N", help="training rounds (epochs)")
-    tr.add_argument("--time-goal", type=_time_goal, metavar="T",
-                    help='seconds, or a duration such as "5 min"')  # fmt: skip
+    tr.add_argument(
+        "--time-goal", type=_time_goal, metavar="T", help='seconds, or a duration like "5 min"'
+    )
     tr.add_argument("--batch-size", type=_positive_int, metavar="N")
-    tr.add_argument("--method", metavar="NAME", help="adam (default), adamw, rmsprop, sgd, "
-                    "signsgd, lbfgs")  # fmt: skip
+    tr.add_argument(
+        "--method", metavar="NAME", help="adam (default), adamw, rmsprop, sgd, signsgd, lbfgs"
+    )
     tr.add_argument("--learning-rate", type=_positive_float, metavar="F")
-    tr.add_argument("--validation", type=_validation, default="auto", metavar="V",
-                    help="auto (the test split, default), none, or a fraction: 0.1")  # fmt: skip
+    tr.add_argument(
+        "--validation",
+        type=_validation,
+        default="auto",
+        metavar="V",
+        help="auto (the test split, default), none, or a fraction of the training data: 0.1",
+    )
     tr.add_argument("--device", choices=("auto", "cpu", "gpu"), help="auto (default), cpu, gpu")
     tr.add_argument("--seed", type=_seed, metavar="N", help="random seed (default 1234)")
-    tr.add_argument("--reporting", choices=("print", "none"), default="print",
-                    help="progress lines (print, default) or none")  # fmt: skip
-    tr.add_argument("--output", metavar="PATH",
-                    help="the net file (default: ./DATASET-NET.safetensors; the summary goes "
-                    "next to it as .json)")  # fmt: skip
-    _data_options(tr)
-    tr.add_argument("--offline", action="store_true", help="never download")
+    tr.add_argument(
+        "--reporting", choices=("print", "none"), default="print", help="progress lines or none"
+    )
+    tr.add_argument(
+        "--output",
+        metavar="PATH",
+        help="the net file (default: ./DATASET-NET.safetensors; the summary goes next to it "
+        "as .json)",
+    )
 
-    ds = sub.add_parser("datasets", help="list the named datasets, download one, or say where",
-                        description="Without an action: list the datasets, their kind, where "
-                        "each was found and its size.")  # fmt: skip
-    _data_options(ds)
+    ds = sub.add_parser(
+        "datasets",
+        parents=[_data_options(offline=False)],
+        help="list the named datasets, download one, or say where one is",
+        description="Without an action: list the datasets, their kind, where each was found "
+        "and its size.",
+    )
     actions = ds.add_subparsers(dest="action", metavar="ACTION")
-    download = actions.add_parser("download", help="download a dataset (checksums verified)")
+    action_data = _data_options(offline=False, suppress=True)
+    download = actions.add_parser(
+        "download", parents=[action_data], help="download a dataset (checksums verified)"
+    )
     download.add_argument("name", metavar="NAME", help=names)
-    _data_options(download, suppress=True)
-    where = actions.add_parser("where", help="print where a dataset's files are (exit 1: nowhere)")
+    where = actions.add_parser(
+        "where", parents=[action_data], help="print where a dataset's files are (exit 1: nowhere)"
+    )
     where.add_argument("name", metavar="NAME", help=names)
-    _data_options(where, suppress=True)
 
-    ev = sub.add_parser("evaluate", help="accuracy and loss of a saved net on a dataset split")
+    ev = sub.add_parser(
+        "evaluate", parents=[reads_data], help="accuracy and loss of a saved net on a dataset"
+    )
     ev.add_argument("netfile", metavar="NETFILE", help="a net written by 'nettrain train'")
     ev.add_argument("dataset", metavar="DATASET", help=names)
-    ev.add_argument("--split", choices=("test", "train"), default="test",
-                    help="test (default) or train")  # fmt: skip
-    _data_options(ev)
-    ev.add_argument("--offline", action="store_true", help="never download")
+    ev.add_argument("--split", choices=("test", "train"), default="test", help="default: test")
 
     pr = sub.add_parser("predict", help="a saved net's decision on image files or strings")
     pr.add_argument("netfile", metavar="NETFILE", help="a net written by 'nettrain train'")
-    pr.add_argument("inputs", metavar="INPUTS", nargs="+",
-                    help="image file paths (image nets) or strings (text nets)")  # fmt: skip
+    pr.add_argument(
+        "inputs",
+        metavar="INPUTS",
+        nargs="+",
+        help="image file paths (image nets) or strings (text nets)",
+    )
     return parser
 
 
@@ -526,8 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # --help (0) or a usage error (2): return it like any status
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
-        with _data_environment(getattr(args, "data_dir", None), getattr(args, "offline", False)):
-            return _COMMANDS[args.command](args)
+        return _COMMANDS[args.command](args)
     except NetTrainError as error:
         # a problem nettrain can explain: one paragraph, no traceback, as argparse does
         print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)

@@ -198,22 +198,24 @@ def missing_error(
     *,
     reason: str = "downloads are off (offline mode)",
 ) -> NetTrainError:
-    """The error for a dataset not found on disk: the missing files, every place looked in,
-    the mirrors, and how to get the files."""
+    """The error for a dataset not found on disk: every place looked in and what each lacks,
+    where to put the files, and where they can be downloaded from."""
+    names = [s.path for s in info.files]
     lines: list[str] = []
     for root in data_roots(data_dir):
         folder = root / info.folder
         missing = [s.path for s in info.files if file_path(folder, s) is None]
-        lines.append(f"{folder} (missing: {', '.join(missing)})")
-    urls = [f"{m}/{d.name}" for d in info.downloads for m in info.mirrors]
+        lacks = "none of the files" if len(missing) == len(names) else "no " + ", ".join(missing)
+        lines.append(f"{folder} ({lacks})")
+    # one URL per download from the first mirror; the other mirrors as folders
+    urls = [f"{info.mirrors[0]}/{d.name}" for d in info.downloads] if info.mirrors else []
     target = write_root(data_dir) / info.folder
     how = (
-        f"put the files ({', '.join(s.path for s in info.files)}) in a folder named "
-        f"'{info.folder}' under a data root and set NETTRAIN_DATA to that root (e.g. "
-        f"{target}), or allow downloads (unset NETTRAIN_OFFLINE / pass offline=False) and call "
-        f"nettrain.datasets.download({info.name!r}) or run `nettrain datasets download "
-        f"{info.name}`; the files come from "
+        f"put {', '.join(names)} in {target} (or point NETTRAIN_DATA at a folder holding "
+        f"'{info.folder}/'), or allow downloads (unset NETTRAIN_OFFLINE, or offline=False) and "
+        f"run `nettrain datasets download {info.name}`; the files come from "
         + (", ".join(urls) if urls else "no known mirror")
+        + (f" (other mirrors: {', '.join(info.mirrors[1:])})" if len(info.mirrors) > 1 else "")
         + (" (archives are extracted in place)" if any(d.extract for d in info.downloads) else "")
     )
     return NetTrainError(

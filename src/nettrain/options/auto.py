@@ -6,7 +6,8 @@ functions of measured figures so they can be tested with injected numbers:
 - batch size: a linear memory model (target 80% of free memory on the CPU, 90% on a GPU, at least
   100 MB), capped so one step takes at most 2 s (rounded down to a multiple of 4), at most 64, and
   never more than the number of training examples;
-- rounds: about 20 s of training from the timed step, at least 1, at most 10,000.
+- rounds: about 20 s of training from the timed step, at least 1, at most 10,000 (the loop
+  refits the count to the measured rounds: see ``LoopPlan.rounds_time_target``).
 
 Example:
     >>> choose_batch_size(per_example_bytes=10_000, fixed_bytes=1_000_000,
