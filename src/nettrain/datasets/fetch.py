@@ -10,10 +10,9 @@ removed on any failure, including Ctrl-C.
 
 Only ``http://`` and ``https://`` URLs are used (urllib, no other dependency).
 
-Progress: when ``progress`` is true *and* stderr is a terminal, a line like
-``nettrain: cifar-10-python.tar.gz 12.0 of 170.5 MB (7%)`` is printed to stderr at most every
-2 seconds (new lines, no carriage returns); nothing is printed otherwise, so logs and CI output
-stay clean. (tqdm is not used.)
+Progress: when ``progress`` is true *and* stderr is a terminal, a tqdm bar on stderr shows the
+file, bytes, rate and time left; nothing is printed otherwise, so logs and CI output stay clean
+(no carriage-return spam in a captured log).
 
 Example:
     >>> mirror_urls(["http://127.0.0.1:1/a/", "http://127.0.0.1:1/b"], "f.gz")
@@ -28,12 +27,13 @@ import http.client
 import os
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
+
+from tqdm import tqdm
 
 from ..errors import NetTrainError
 from .registry import Download
@@ -42,7 +42,6 @@ __all__ = ["fetch", "mirror_urls"]
 
 _CHUNK = 1 << 16
 _TIMEOUT = 60.0
-_PROGRESS_EVERY = 2.0
 
 
 def mirror_urls(mirrors: Sequence[str], name: str) -> list[str]:
@@ -50,34 +49,24 @@ def mirror_urls(mirrors: Sequence[str], name: str) -> list[str]:
     return [m.rstrip("/") + "/" + name for m in mirrors]
 
 
-class _Progress:
-    """Line-based progress on stderr, only for a terminal (see the module docstring)."""
-
-    def __init__(self, name: str, total: int | None, enabled: bool) -> None:
-        self.name, self.total = name, total
-        self.enabled = enabled and sys.stderr.isatty()
-        self.last = time.monotonic()
-
-    def update(self, done: int, *, final: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not final and now - self.last < _PROGRESS_EVERY):
-            return
-        self.last = now
-        text = f"nettrain: {self.name} {done / 1e6:.1f}"
-        if self.total:
-            text += f" of {self.total / 1e6:.1f} MB ({100 * done // self.total}%)"
-        else:
-            text += " MB"
-        print(text + (" done" if final else ""), file=sys.stderr, flush=True)
+def _progress_bar(name: str, total: int | None, enabled: bool) -> tqdm[NoReturn]:
+    """A byte-counting progress bar on stderr, shown only on a terminal."""
+    return tqdm(
+        total=total,
+        desc=f"nettrain: {name}",
+        unit="B",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=not (enabled and sys.stderr.isatty()),
+        leave=True,
+    )
 
 
 class _BadTransfer(Exception):
     """One mirror's copy was unusable (the reason is the message)."""
 
 
-def _stream(
-    response: BinaryIO, out: BinaryIO, spec: Download, progress: _Progress
-) -> tuple[int, str, str]:
+def _stream(response: BinaryIO, out: BinaryIO, progress: tqdm[NoReturn]) -> tuple[int, str, str]:
     md5 = hashlib.md5(usedforsecurity=False)
     sha = hashlib.sha256()
     done = 0
@@ -87,12 +76,11 @@ def _stream(
             md5.update(chunk)
             sha.update(chunk)
             done += len(chunk)
-            progress.update(done)
+            progress.update(len(chunk))
     except http.client.IncompleteRead as exc:
         raise _BadTransfer(
             f"the transfer was cut short after {done + len(exc.partial):,} bytes"
         ) from None
-    progress.update(done, final=True)
     return done, md5.hexdigest(), sha.hexdigest()
 
 
@@ -109,8 +97,8 @@ def _fetch_one(
             with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
                 length = response.headers.get("Content-Length")
                 announced = int(length) if length and length.isdigit() else None
-                bar = _Progress(dest.name, spec.size or announced, progress)
-                size, md5, sha = _stream(response, out, spec, bar)
+                with _progress_bar(dest.name, spec.size or announced, progress) as bar:
+                    size, md5, sha = _stream(response, out, bar)
         if announced is not None and size != announced:
             raise _BadTransfer(
                 f"the transfer was cut short: {size:,} of {announced:,} bytes arrived"
