@@ -2,8 +2,9 @@
 
 The small files are written by the tests in exactly the upstream formats (IDX gz and not, CIFAR
 python pickles with bytes keys and protocol 2, rt-polarity latin-1 text). Their checksums differ
-from the real ones, so they are registered as fake datasets with their own checksums; the real
-names keep their real checks (tests below show a small file under a real name is refused).
+from the real ones, so each is described by a fake DatasetInfo with its own checksums, passed to
+``load`` directly; the real names keep their real checks (tests below show a small file under a
+real name is refused).
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ from nettrain.datasets import (
     list_datasets,
     load,
     locate,
-    registered,
 )
 from nettrain.datasets.cifar import safe_unpickle
-from nettrain.datasets.registry import get_info, register
+from nettrain.datasets.registry import BUILTIN_INFOS, get_info
 from nettrain.errors import NetTrainError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -154,9 +154,16 @@ def test_unknown_name_suggests_close_matches():
 
 def test_names_and_built_in_entries_cannot_be_replaced():
     assert NAMES == ("MNIST", "FashionMNIST", "CIFAR-10", "CIFAR-100", "MovieReview", "Digits")
-    weak = replace(get_info("FashionMNIST"), files=())
-    with pytest.raises(NetTrainError, match="already registered"):
-        register(weak, replace=True)
+    assert tuple(BUILTIN_INFOS) == NAMES
+    real = get_info("FashionMNIST")
+    weak = replace(real, files=())
+    with pytest.raises(TypeError):
+        BUILTIN_INFOS["FashionMNIST"] = weak
+    with pytest.raises(TypeError):
+        del BUILTIN_INFOS["FashionMNIST"]
+    # A DatasetInfo passed in is used as it is, and leaves the built-in entry alone.
+    assert get_info(weak) is weak
+    assert get_info("fashion-mnist") is real and len(real.files) == 4
 
 
 def test_bad_split():
@@ -170,9 +177,9 @@ def test_bad_split():
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_reader_in_real_format(tmp_path, gz):
     arrays = write_idx_folder(tmp_path / "tiny-mnist", gz=gz)
-    with registered(idx_info("MNIST", "TinyMNIST", "tiny-mnist", arrays)):
-        train = load("TinyMNIST", data_dir=tmp_path)
-        test = load("tiny mnist", "test", data_dir=tmp_path)
+    info = idx_info("MNIST", "TinyMNIST", "tiny-mnist", arrays)
+    train = load(info, data_dir=tmp_path)
+    test = load(info, "test", data_dir=tmp_path)
     assert isinstance(train, DatasetSplit)
     assert (train.name, train.split, train.kind) == ("TinyMNIST", "train", "image")
     assert train.inputs.shape == (7, 28, 28) and train.inputs.dtype == np.uint8
@@ -186,8 +193,7 @@ def test_idx_reader_in_real_format(tmp_path, gz):
 
 def test_fashion_layout_and_class_names(tmp_path):
     arrays = write_idx_folder(tmp_path / "tiny-fashion")
-    with registered(idx_info("FashionMNIST", "TinyFashion", "tiny-fashion", arrays)):
-        train = load("TinyFashion", data_dir=tmp_path)
+    train = load(idx_info("FashionMNIST", "TinyFashion", "tiny-fashion", arrays), data_dir=tmp_path)
     assert train.class_names[0] == "T-shirt/top" and train.class_names[9] == "Ankle boot"
     assert len(train.class_names) == 10
 
@@ -208,8 +214,8 @@ def test_corrupt_file_names_the_file_and_what_to_do(tmp_path):
     info = idx_info("MNIST", "TinyMNIST", "tiny-mnist", arrays)
     bad = tmp_path / "tiny-mnist" / "train-labels-idx1-ubyte.gz"
     bad.write_bytes(gzip.compress(idx_bytes(np.full(7, 9, dtype=np.uint8))))
-    with registered(info), pytest.raises(NetTrainError) as err:
-        load("TinyMNIST", data_dir=tmp_path)
+    with pytest.raises(NetTrainError) as err:
+        load(info, data_dir=tmp_path)
     message = str(err.value)
     assert str(bad) in message and "damaged" in message and "download it again" in message
 
@@ -219,15 +225,15 @@ def test_files_are_verified_once_per_process(tmp_path, monkeypatch):
     calls: list[Path] = []
     real = locate.md5_of_decompressed
     monkeypatch.setattr(locate, "md5_of_decompressed", lambda p: calls.append(p) or real(p))
-    with registered(idx_info("MNIST", "TinyMNIST", "tiny-mnist", arrays)):
-        load("TinyMNIST", data_dir=tmp_path)
-        load("TinyMNIST", data_dir=tmp_path)
-        assert len(calls) == 2  # two files of the train split, each hashed once
-        # A file changed on disk is checked again (the cache is keyed by size and mtime).
-        path = tmp_path / "tiny-mnist" / "train-labels-idx1-ubyte.gz"
-        path.write_bytes(gzip.compress(idx_bytes(np.zeros(7, np.uint8))))
-        with pytest.raises(NetTrainError, match="damaged"):
-            load("TinyMNIST", data_dir=tmp_path)
+    info = idx_info("MNIST", "TinyMNIST", "tiny-mnist", arrays)
+    load(info, data_dir=tmp_path)
+    load(info, data_dir=tmp_path)
+    assert len(calls) == 2  # two files of the train split, each hashed once
+    # A file changed on disk is checked again (the cache is keyed by size and mtime).
+    path = tmp_path / "tiny-mnist" / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros(7, np.uint8))))
+    with pytest.raises(NetTrainError, match="damaged"):
+        load(info, data_dir=tmp_path)
 
 
 # --- where data is found ----------------------------------------------------------------------
@@ -238,21 +244,19 @@ def test_search_order_and_incomplete_folders(tmp_path, monkeypatch):
     write_idx_folder(tmp_path / "env" / "tiny-mnist")
     info = idx_info("MNIST", "TinyMNIST", "tiny-mnist", arrays)
     monkeypatch.setenv("NETTRAIN_DATA", str(tmp_path / "env"))
-    with registered(info):
-        assert locate.find_dataset(info, tmp_path / "arg") == tmp_path / "arg" / "tiny-mnist"
-        assert locate.find_dataset(info) == tmp_path / "env" / "tiny-mnist"
-        # An incomplete folder earlier in the order does not hide a complete one later.
-        (tmp_path / "arg" / "tiny-mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
-        assert locate.find_dataset(info, tmp_path / "arg") == tmp_path / "env" / "tiny-mnist"
+    assert locate.find_dataset(info, tmp_path / "arg") == tmp_path / "arg" / "tiny-mnist"
+    assert locate.find_dataset(info) == tmp_path / "env" / "tiny-mnist"
+    # An incomplete folder earlier in the order does not hide a complete one later.
+    (tmp_path / "arg" / "tiny-mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert locate.find_dataset(info, tmp_path / "arg") == tmp_path / "env" / "tiny-mnist"
 
 
 def test_cache_and_system_folders_are_searched(tmp_path, monkeypatch):
     arrays = write_idx_folder(tmp_path / "system" / "tiny-mnist")
     info = idx_info("MNIST", "TinyMNIST", "tiny-mnist", arrays)
-    with registered(info):
-        assert load("TinyMNIST").inputs.shape == (7, 28, 28)
-        write_idx_folder(tmp_path / "cache" / "nettrain" / "tiny-mnist")
-        assert locate.find_dataset(info) == tmp_path / "cache" / "nettrain" / "tiny-mnist"
+    assert load(info).inputs.shape == (7, 28, 28)
+    write_idx_folder(tmp_path / "cache" / "nettrain" / "tiny-mnist")
+    assert locate.find_dataset(info) == tmp_path / "cache" / "nettrain" / "tiny-mnist"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert locate.cache_root() == Path.home() / ".cache" / "nettrain"
 
@@ -283,9 +287,12 @@ def test_offline_message_names_files_places_and_remedies(tmp_path, monkeypatch, 
 
 def test_list_datasets(tmp_path):
     arrays = write_idx_folder(tmp_path / "tiny-mnist")
-    with registered(idx_info("MNIST", "TinyMNIST", "tiny-mnist", arrays)):
-        rows = {row["name"]: row for row in list_datasets(tmp_path)}
+    tiny = idx_info("MNIST", "TinyMNIST", "tiny-mnist", arrays)
+    infos = [*BUILTIN_INFOS.values(), tiny]
+    rows = {row["name"]: row for row in list_datasets(tmp_path, infos=infos)}
     assert list(rows)[:6] == list(NAMES)
+    assert [row["name"] for row in list_datasets(tmp_path)] == list(NAMES)  # the default
+    assert [row["name"] for row in list_datasets(tmp_path, infos=[tiny])] == ["TinyMNIST"]
     assert rows["TinyMNIST"]["found"] == str((tmp_path / "tiny-mnist").resolve())
     assert rows["TinyMNIST"]["sizes"]["t10k-labels-idx1-ubyte.gz"] > 0
     assert rows["CIFAR-10"]["found"] is None and rows["CIFAR-10"]["sizes"]
@@ -299,9 +306,8 @@ def test_list_datasets(tmp_path):
 
 def test_cifar10_reader_in_real_format(tmp_path):
     info, batches = write_cifar10(tmp_path / "tiny-cifar")
-    with registered(info):
-        train = load("TinyCIFAR10", data_dir=tmp_path)
-        test = load("TinyCIFAR10", "test", data_dir=tmp_path)
+    train = load(info, data_dir=tmp_path)
+    test = load(info, "test", data_dir=tmp_path)
     assert train.inputs.shape == (10, 32, 32, 3) and train.inputs.dtype == np.uint8
     assert test.inputs.shape == (3, 32, 32, 3)
     assert train.class_names[:3] == ("airplane", "automobile", "bird")
@@ -337,9 +343,8 @@ def test_cifar100_reader_in_real_format(tmp_path):
         folder="tiny-cifar100",
         files=tuple(replace(s, md5=sums[s.path]) for s in base.files),
     )
-    with registered(info):
-        got = load("TinyCIFAR100", data_dir=tmp_path)
-        got_test = load("TinyCIFAR100", "test", data_dir=tmp_path)
+    got = load(info, data_dir=tmp_path)
+    got_test = load(info, "test", data_dir=tmp_path)
     assert got.inputs.shape == (4, 32, 32, 3) and got_test.inputs.shape == (2, 32, 32, 3)
     np.testing.assert_array_equal(got.labels, train[b"fine_labels"])
     assert len(got.class_names) == 100 and got.class_names[7] == "class7"
@@ -355,8 +360,8 @@ def test_cifar_batch_with_wrong_md5_is_never_unpickled(tmp_path):
         load("CIFAR-10", data_dir=tmp_path)
     assert not marker.exists()
     # And under a fake entry whose md5 is for another file: still refused before unpickling.
-    with registered(replace(info, folder="cifar-10")), pytest.raises(NetTrainError, match="md5"):
-        load("TinyCIFAR10", data_dir=tmp_path)
+    with pytest.raises(NetTrainError, match="md5"):
+        load(replace(info, folder="cifar-10"), data_dir=tmp_path)
     assert not marker.exists()
 
 
@@ -406,10 +411,9 @@ def test_movie_review_reader_and_split(tmp_path):
         folder="tiny-mr",
         files=tuple(replace(s, lines=50) for s in base.files),
     )
-    with registered(info):
-        train = load("TinyMR", data_dir=tmp_path)
-        test = load("TinyMR", "test", data_dir=tmp_path)
-        again = load("TinyMR", "test", data_dir=tmp_path)
+    train = load(info, data_dir=tmp_path)
+    test = load(info, "test", data_dir=tmp_path)
+    again = load(info, "test", data_dir=tmp_path)
     assert train.kind == "text" and train.class_names == ("negative", "positive")
     assert isinstance(train.inputs, list) and all(isinstance(t, str) for t in train.inputs)
     assert (len(train), len(test)) == (90, 10)

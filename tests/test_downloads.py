@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from conftest import idx_bytes
-from nettrain.datasets import download, load, registered
+from nettrain.datasets import download, load
 from nettrain.datasets.archive import safe_extract
 from nettrain.datasets.fetch import fetch
 from nettrain.datasets.registry import Download, get_info
@@ -204,22 +204,20 @@ def tiny_idx_dataset(server: Server):
 def test_download_dataset_then_load(server, tmp_path, monkeypatch):
     info, arrays = tiny_idx_dataset(server)
     monkeypatch.setenv("NETTRAIN_DATA", str(tmp_path / "data"))
-    with registered(info):
-        folder = download("TinyFashion", progress=False)
-        assert folder == tmp_path / "data" / "tiny-fashion"
-        assert leftovers(folder) == sorted(arrays)
-        train = load("TinyFashion", offline=True)
-        np.testing.assert_array_equal(train.inputs, arrays["train-images-idx3-ubyte.gz"])
-        # Already there and verified: no request at all the second time.
-        count = len(server.requests)
-        download("TinyFashion")
-        assert len(server.requests) == count
+    folder = download(info, progress=False)
+    assert folder == tmp_path / "data" / "tiny-fashion"
+    assert leftovers(folder) == sorted(arrays)
+    train = load(info, offline=True)
+    np.testing.assert_array_equal(train.inputs, arrays["train-images-idx3-ubyte.gz"])
+    # Already there and verified: no request at all the second time.
+    count = len(server.requests)
+    download(info)
+    assert len(server.requests) == count
 
 
 def test_load_downloads_when_allowed(server, tmp_path):
     info, _ = tiny_idx_dataset(server)
-    with registered(info):
-        assert len(load("TinyFashion", "test", data_dir=tmp_path, progress=False)) == 2
+    assert len(load(info, "test", data_dir=tmp_path, progress=False)) == 2
     assert (tmp_path / "tiny-fashion" / "t10k-labels-idx1-ubyte.gz").is_file()
 
 
@@ -227,8 +225,8 @@ def test_download_with_wrong_content_names_the_file(server, tmp_path):
     info, _ = tiny_idx_dataset(server)
     # Good gzip, wrong IDX content: only the md5 of the decompressed bytes can tell.
     server.routes["/m2/train-labels-idx1-ubyte.gz"] = (200, idx_gz(np.zeros(5, np.uint8)), None)
-    with registered(info), pytest.raises(NetTrainError) as err:
-        download("TinyFashion", data_dir=tmp_path, progress=False)
+    with pytest.raises(NetTrainError) as err:
+        download(info, data_dir=tmp_path, progress=False)
     assert "train-labels-idx1-ubyte.gz" in str(err.value) and "md5" in str(err.value)
     assert "train-labels-idx1-ubyte.gz" not in leftovers(tmp_path / "tiny-fashion")
 
@@ -245,8 +243,7 @@ def test_download_offline_is_refused_without_network(tmp_path, monkeypatch):
 def test_explicit_mirrors_override_the_registry(server, tmp_path):
     info, arrays = tiny_idx_dataset(server)
     info = replace(info, mirrors=("http://192.0.2.1/never",))
-    with registered(info):
-        download("TinyFashion", data_dir=tmp_path, mirrors=[f"{server.url}/m2"], progress=False)
+    download(info, data_dir=tmp_path, mirrors=[f"{server.url}/m2"], progress=False)
     assert leftovers(tmp_path / "tiny-fashion") == sorted(arrays)
 
 
@@ -321,9 +318,9 @@ def movie_info(server: Server, name: str = "TinyMR"):
 
 def test_archive_download_extracts_and_loads(server, tmp_path):
     server.routes["/mr/rt-polaritydata.tar.gz"] = (200, make_tar(rt_members()), None)
-    with registered(movie_info(server)):
-        folder = download("TinyMR", data_dir=tmp_path, progress=False)
-        train = load("TinyMR", data_dir=tmp_path, offline=True)
+    info = movie_info(server)
+    folder = download(info, data_dir=tmp_path, progress=False)
+    train = load(info, data_dir=tmp_path, offline=True)
     assert leftovers(folder) == ["rt-polaritydata", "rt-polaritydata.README.1.0.txt"]
     assert len(train) == 36 and "\x97" in train.inputs[0]
 
@@ -332,8 +329,8 @@ def test_archive_download_with_escaping_member_writes_nothing_outside(server, tm
     bad = make_tar([*rt_members(), file_member("../../escape.txt", b"x")])
     server.routes["/mr/rt-polaritydata.tar.gz"] = (200, bad, None)
     root = tmp_path / "data"
-    with registered(movie_info(server)), pytest.raises(NetTrainError, match="unsafe member"):
-        download("TinyMR", data_dir=root, progress=False)
+    with pytest.raises(NetTrainError, match="unsafe member"):
+        download(movie_info(server), data_dir=root, progress=False)
     assert leftovers(tmp_path) == ["data"]
     assert leftovers(root) == ["tiny-mr"]
     assert leftovers(root / "tiny-mr") == []  # no archive, no half-extracted folder

@@ -30,7 +30,7 @@ from .idx import (
     parse_idx,
     read_idx,
 )
-from .registry import NAMES, DatasetInfo, Download, FileSpec, canonical_name, registered
+from .registry import NAMES, DatasetInfo, Download, FileSpec, canonical_name
 
 __all__ = [
     "FASHION_MNIST_FILES",
@@ -48,5 +48,4 @@ __all__ = [
     "md5_of_decompressed",
     "parse_idx",
     "read_idx",
-    "registered",
 ]

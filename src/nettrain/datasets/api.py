@@ -2,7 +2,9 @@
 
 ``load(name, split)`` finds the dataset on disk (``data_dir``, ``$NETTRAIN_DATA``, the per-user
 cache, the system folders: see :mod:`.locate`), verifies its files once per process, downloads it
-first if it is missing and downloads are allowed, and returns a :class:`DatasetSplit`.
+first if it is missing and downloads are allowed, and returns a :class:`DatasetSplit`. Where a
+name is taken, a :class:`DatasetInfo` may be passed instead: tests and users with their own copy
+of a dataset format describe it with one (``dataclasses.replace`` of a built-in entry).
 
 Example:
     >>> d = load("Digits", "test")
@@ -13,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -164,7 +167,7 @@ def _download(
 
 
 def download(
-    name: str,
+    name: str | DatasetInfo,
     *,
     data_dir: PathArg | None = None,
     mirrors: list[str] | None = None,
@@ -177,7 +180,9 @@ def download(
     in a folder named after the dataset (``fashion-mnist/``), archives extracted there.
 
     Args:
-        name: a dataset name (any spelling :func:`canonical_name` accepts).
+        name: a dataset name (any spelling :func:`canonical_name` accepts), or a
+            :class:`DatasetInfo`: tests and users with their own copy of a dataset format can
+            pass a DatasetInfo (its files, checksums and mirrors are used as given).
         data_dir: the data root to search first and to download into.
         mirrors: base URLs to use instead of the registry's, tried in order.
         progress: print progress lines to stderr when it is a terminal.
@@ -193,12 +198,14 @@ def download(
     Example:
         >>> download("digits").name
         'data'
+        >>> download(get_info("Digits")).name
+        'data'
     """
     return _download(get_info(name), data_dir, mirrors, progress, None)
 
 
 def load(
-    name: str,
+    name: str | DatasetInfo,
     split: str = "train",
     *,
     offline: bool | None = None,
@@ -209,7 +216,11 @@ def load(
 
     Args:
         name: ``"MNIST"``, ``"FashionMNIST"``, ``"CIFAR-10"``, ``"CIFAR-100"``,
-            ``"MovieReview"`` or ``"Digits"`` (case, dashes and spaces do not matter).
+            ``"MovieReview"`` or ``"Digits"`` (case, dashes and spaces do not matter), or a
+            :class:`DatasetInfo`: tests and users with their own copy of a dataset format can
+            pass a DatasetInfo, e.g. ``replace(get_info("MNIST"), name="TinyMNIST",
+            folder="tiny-mnist", files=...)`` with the checksums of their files; it is read
+            with the reader of its ``format`` and verified against its own ``files``.
         split: ``"train"`` or ``"test"``.
         offline: True forbids downloads, False allows them; None (the default) reads
             ``$NETTRAIN_OFFLINE``.
@@ -230,6 +241,11 @@ def load(
         >>> train = load("digits")
         >>> len(train), train.inputs.dtype, train.class_names[9]
         (1438, dtype('uint8'), '9')
+        >>> from dataclasses import replace
+        >>> mine = replace(get_info("Digits"), name="MyDigits")
+        >>> test = load(mine, "test")
+        >>> test.name, len(test)
+        ('MyDigits', 359)
     """
     info = get_info(name)
     if split not in SPLITS:
@@ -256,13 +272,19 @@ def load(
     return DatasetSplit(info.name, split, inputs, labels, names, info.kind)
 
 
-def list_datasets(data_dir: PathArg | None = None) -> list[dict[str, object]]:
+def list_datasets(
+    data_dir: PathArg | None = None, infos: Iterable[DatasetInfo] | None = None
+) -> list[dict[str, object]]:
     """What nettrain knows about each dataset and where (if anywhere) it is on this machine.
 
     Nothing is verified or downloaded: this only looks at which files exist.
 
     Args:
         data_dir: a data root searched first, as in :func:`load`.
+        infos: the datasets to report, in order; None (the default) for the built-in ones.
+            Tests and users with their own copy of a dataset format can pass a DatasetInfo
+            here, alone or with the built-in ones
+            (``[*registry.BUILTIN_INFOS.values(), mine]``).
 
     Returns:
         one dict per dataset: ``name``, ``folder``, ``kind``, ``found`` (the folder holding all
@@ -274,9 +296,11 @@ def list_datasets(data_dir: PathArg | None = None) -> list[dict[str, object]]:
         ['MNIST', 'FashionMNIST', 'CIFAR-10', 'CIFAR-100', 'MovieReview', 'Digits']
         >>> [d for d in list_datasets() if d["name"] == "Digits"][0]["embedded"]
         True
+        >>> [d["name"] for d in list_datasets(infos=[get_info("Digits")])]
+        ['Digits']
     """
     out: list[dict[str, object]] = []
-    for info in all_infos():
+    for info in all_infos() if infos is None else infos:
         if info.embedded:
             folder: Path | None = _embedded_folder()
             files = ["digits.csv.gz"]

@@ -2,10 +2,13 @@
 
 The registry is configuration only: a :class:`DatasetInfo` per dataset lists the files that make
 it up (with the upstream names, relative to the dataset's folder), how each is verified, what to
-download and from where. Readers (IDX, CIFAR pickles, rt-polarity text, the embedded Digits) pick
-their files by *role* (``"train-images"``, ``"test"``, ``"meta"``, ``"pos"`` ...), so a test can
-register a small fake dataset in a real format with its own checksums (:func:`registered`)
-without weakening the checks of the real names.
+download and from where. The built-in entries are read-only (:data:`BUILTIN_INFOS`, an
+immutable mapping); nothing can add, replace or weaken them at run time. Readers (IDX, CIFAR
+pickles, rt-polarity text, the embedded Digits) pick their files by *role* (``"train-images"``,
+``"test"``, ``"meta"``, ``"pos"`` ...), so tests and users with their own copy of a dataset
+format can pass a :class:`DatasetInfo` (e.g. a small fake in a real format, with its own
+checksums) straight to ``load``, ``download`` or ``list_datasets``, without weakening the checks
+of the real names.
 
 Checksums: every ``md5`` in a :class:`FileSpec` is of the file's *decompressed* content, so a
 recompressed copy (Debian's Fashion-MNIST) is accepted. The values come from
@@ -19,27 +22,31 @@ Example:
     ('FashionMNIST', 'CIFAR-10', 'MovieReview')
     >>> get_info("MNIST").folder
     'mnist'
+    >>> list(BUILTIN_INFOS) == list(NAMES)
+    True
+    >>> BUILTIN_INFOS["MNIST"] = BUILTIN_INFOS["Digits"]
+    Traceback (most recent call last):
+    ...
+    TypeError: 'mappingproxy' object does not support item assignment
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from ..errors import NetTrainError, close_matches
 
 __all__ = [
+    "BUILTIN_INFOS",
     "NAMES",
     "DatasetInfo",
     "Download",
     "FileSpec",
     "canonical_name",
     "get_info",
-    "register",
-    "registered",
-    "unregister",
 ]
 
 NAMES: tuple[str, ...] = ("MNIST", "FashionMNIST", "CIFAR-10", "CIFAR-100", "MovieReview", "Digits")
@@ -341,7 +348,9 @@ _BUILTIN: tuple[DatasetInfo, ...] = (
     ),
 )
 
-_REGISTRY: dict[str, DatasetInfo] = {info.name: info for info in _BUILTIN}
+# The built-in datasets by canonical name, in NAMES order. Read-only: a MappingProxyType over a
+# dict nothing else refers to, so no code can add, replace or remove an entry.
+BUILTIN_INFOS: Mapping[str, DatasetInfo] = MappingProxyType({i.name: i for i in _BUILTIN})
 
 
 def _key(name: str) -> str:
@@ -356,8 +365,7 @@ def canonical_name(name: str) -> str:
         name: e.g. ``"fashion-mnist"``, ``"cifar10"``, ``"movie review"``.
 
     Returns:
-        the name as in :data:`NAMES` (or as registered, for a dataset added with
-        :func:`register`).
+        the name as in :data:`NAMES` (only the built-in datasets have names to look up).
 
     Raises:
         NetTrainError: for an unknown name, suggesting close matches.
@@ -376,12 +384,12 @@ def canonical_name(name: str) -> str:
         )
     wanted = _key(name)
     spellings: dict[str, str] = {}
-    for info in _REGISTRY.values():
+    for info in BUILTIN_INFOS.values():
         for spelling in (info.name, info.folder, *info.aliases):
             spellings[_key(spelling)] = info.name
     if wanted in spellings:
         return spellings[wanted]
-    names = list(_REGISTRY)
+    names = list(BUILTIN_INFOS)
     matches = close_matches(name, names) or [spellings[k] for k in close_matches(wanted, spellings)]
     hint = (
         "did you mean " + " or ".join(repr(m) for m in dict.fromkeys(matches)) + "?"
@@ -397,51 +405,25 @@ def canonical_name(name: str) -> str:
     )
 
 
-def get_info(name: str) -> DatasetInfo:
-    """The :class:`DatasetInfo` for ``name`` (any spelling :func:`canonical_name` accepts)."""
-    return _REGISTRY[canonical_name(name)]
+def get_info(name: str | DatasetInfo) -> DatasetInfo:
+    """The :class:`DatasetInfo` for ``name`` (any spelling :func:`canonical_name` accepts).
 
-
-def register(info: DatasetInfo, *, replace: bool = False) -> None:
-    """Add a dataset to the registry (tests use it for small fakes in the real formats).
-
-    Raises:
-        NetTrainError: if the name is taken (a built-in name can never be replaced, so the
-            checks on the real datasets cannot be weakened this way).
-    """
-    if info.name in NAMES or (info.name in _REGISTRY and not replace):
-        raise NetTrainError(
-            "info",
-            f"a dataset named {info.name!r} is already registered",
-            hint="choose another name" if info.name in NAMES else "pass replace=True",
-        )
-    _REGISTRY[info.name] = info
-
-
-def unregister(name: str) -> None:
-    """Remove a dataset added with :func:`register` (built-in ones stay)."""
-    if name not in NAMES:
-        _REGISTRY.pop(name, None)
-
-
-@contextlib.contextmanager
-def registered(info: DatasetInfo) -> Iterator[DatasetInfo]:
-    """Register ``info`` for the duration of a ``with`` block.
+    Tests and users with their own copy of a dataset format can pass a :class:`DatasetInfo`
+    instead of a name: it is returned as it is (the built-in entries are never changed).
 
     Example:
         >>> from dataclasses import replace
+        >>> get_info("fashion mnist").folder
+        'fashion-mnist'
         >>> tiny = replace(get_info("MNIST"), name="TinyMNIST", folder="tiny-mnist")
-        >>> with registered(tiny):
-        ...     canonical_name("tiny mnist")
-        'TinyMNIST'
+        >>> get_info(tiny) is tiny, get_info("MNIST").name
+        (True, 'MNIST')
     """
-    register(info, replace=True)
-    try:
-        yield info
-    finally:
-        unregister(info.name)
+    if isinstance(name, DatasetInfo):
+        return name
+    return BUILTIN_INFOS[canonical_name(name)]
 
 
 def all_infos() -> list[DatasetInfo]:
-    """Every registered dataset, built-in ones first."""
-    return list(_REGISTRY.values())
+    """Every built-in dataset, in :data:`NAMES` order."""
+    return list(BUILTIN_INFOS.values())
