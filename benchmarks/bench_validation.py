@@ -31,10 +31,17 @@ def run(x, y, validation, measurements) -> tuple[float, float]:
     """(seconds in the training loop incl. validations, validation accuracy or NaN)."""
     net = make_net(0)
     r = nettrain.train(
-        net, (x, y), "all", batch_size=64, max_training_rounds=2, learning_rate=1e-3,
-        training_progress_measurements=measurements, validation_set=validation,
-        training_progress_reporting=None, target_device="cpu",
-    )  # fmt: skip
+        net,
+        (x, y),
+        "all",
+        batch_size=64,
+        max_training_rounds=2,
+        learning_rate=1e-3,
+        training_progress_measurements=measurements,
+        validation_set=validation,
+        training_progress_reporting=None,
+        target_device="cpu",
+    )
     accuracy = float("nan")
     if r.validation_measurements:
         accuracy = 1 - r.validation_measurements["error_rate"]
@@ -63,8 +70,7 @@ def main() -> None:
         print(f"repeat {i + 1}: plain {plain[-1]:.3f} s, with validation {full[-1]:.3f} s")
     a, b = statistics.median(plain), statistics.median(full)
     print(f"\nmedian seconds for 2 rounds: plain {a:.3f}, validation + measurements {b:.3f}")
-    print(f"overhead: {100 * (b - a) / a:+.1f}% (target <= 3%); "
-          f"validation accuracy {accuracy:.4f}")  # fmt: skip
+    print(f"overhead: {100 * (b - a) / a:+.1f}% (target <= 3%); validation accuracy {accuracy:.4f}")
 
 
 if __name__ == "__main__":

@@ -54,13 +54,19 @@ class GAN(nn.Module):
     def __init__(self, hidden: int = HIDDEN) -> None:
         super().__init__()
         self.generator = nn.Sequential(
-            nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(2, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
             nn.Linear(hidden, 2),
-        )  # fmt: skip
+        )
         self.discriminator = nn.Sequential(
-            nn.Linear(2, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(2, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden),
+            nn.LeakyReLU(0.2),
             nn.Linear(hidden, 1),
-        )  # fmt: skip
+        )
 
     def forward(self, real: Tensor, noise: Tensor) -> dict[str, Tensor]:
         real_logit = self.discriminator(real)

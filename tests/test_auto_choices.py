@@ -15,9 +15,14 @@ GiB = 2**30
 
 
 def batch(per_example=1000, fixed=10**6, available=8 * GiB, t1=1e-4, n=10**6, device="cpu"):
-    return auto.choose_batch_size(per_example_bytes=per_example, fixed_bytes=fixed,
-                                  available_bytes=available, seconds_at_batch_1=t1,
-                                  num_examples=n, device_type=device)  # fmt: skip
+    return auto.choose_batch_size(
+        per_example_bytes=per_example,
+        fixed_bytes=fixed,
+        available_bytes=available,
+        seconds_at_batch_1=t1,
+        num_examples=n,
+        device_type=device,
+    )
 
 
 def test_batch_size_is_capped_at_64_and_by_the_data():
@@ -63,8 +68,9 @@ def test_auto_rounds_from_timed_steps_with_an_injected_clock():
     # is laid out over that length, so with one the count stays.
     x, y = make_classification(50)
     method = ("sgd", {"learning_rate_schedule": "cosine"})
-    r = _train(make_net(), (x, y), "all", {"batch_size": 8, "method": method, **QUIET},
-               fake_clock(0.01))  # fmt: skip
+    r = _train(
+        make_net(), (x, y), "all", {"batch_size": 8, "method": method, **QUIET}, fake_clock(0.01)
+    )
     assert r.batches_per_round == 7
     assert r.total_rounds == 286
     assert r.reason_training_stopped == "max_training_rounds"
@@ -82,8 +88,13 @@ def test_auto_rounds_are_refitted_to_20_seconds_of_measured_rounds():
     assert 20 - per_round <= r.total_training_time < 20 + per_round
     assert r.reason_training_stopped == "max_training_rounds"
     # with a validation set, rounds cost more still and the run still ends near 20 s
-    r = _train(make_net(), (x, y), "all", {"batch_size": 8, "validation_set": (x[:20], y[:20]),
-                                           **QUIET}, fake_clock(0.01))  # fmt: skip
+    r = _train(
+        make_net(),
+        (x, y),
+        "all",
+        {"batch_size": 8, "validation_set": (x[:20], y[:20]), **QUIET},
+        fake_clock(0.01),
+    )
     per_round = r.total_training_time / r.total_rounds
     assert 20 - per_round <= r.total_training_time < 20 + per_round
 
@@ -111,13 +122,21 @@ def test_time_goal_ends_within_one_batch_of_the_goal(goal):
 
 def test_time_goal_and_rounds_the_shorter_wins():
     x, y = make_classification(50)
-    r = _train(make_net(), (x, y), "all",
-               {"batch_size": 8, "time_goal": 1000, "max_training_rounds": 2, **QUIET},
-               fake_clock(0.01))  # fmt: skip
+    r = _train(
+        make_net(),
+        (x, y),
+        "all",
+        {"batch_size": 8, "time_goal": 1000, "max_training_rounds": 2, **QUIET},
+        fake_clock(0.01),
+    )
     assert (r.reason_training_stopped, r.total_rounds) == ("max_training_rounds", 2)
-    r = _train(make_net(), (x, y), "all",
-               {"batch_size": 8, "time_goal": 0.2, "max_training_rounds": 1000, **QUIET},
-               fake_clock(0.01))  # fmt: skip
+    r = _train(
+        make_net(),
+        (x, y),
+        "all",
+        {"batch_size": 8, "time_goal": 0.2, "max_training_rounds": 1000, **QUIET},
+        fake_clock(0.01),
+    )
     assert r.reason_training_stopped == "time_goal"
 
 

@@ -46,8 +46,11 @@ def text_net(tmp_path) -> Path:
     texts = ["good fun film", "a great joy", "bad dull film", "an awful bore"] * 5
     tokens = encoder("tokens").fit(texts)
     module = nets.make("text-cnn", "MovieReview", vocabulary=len(tokens.vocabulary or ()) + 2)
-    net = Net(module, inputs={"input": tokens},
-              outputs={"output": decoder("class", classes=("negative", "positive"))})  # fmt: skip
+    net = Net(
+        module,
+        inputs={"input": tokens},
+        outputs={"output": decoder("class", classes=("negative", "positive"))},
+    )
     return net.save(tmp_path / "text.safetensors")
 
 
@@ -80,11 +83,35 @@ def test_train_writes_the_net_and_a_summary_and_prints_the_accuracy(capsys, tmp_
 
 
 def test_train_takes_every_option(capsys, tmp_path) -> None:
-    args = ["train", "digits", "--net", "Small-CNN", "--rounds", "2", "--time-goal", "1 min",
-            "--batch-size", "32", "--method", "sgd", "--learning-rate", "0.05",
-            "--validation", "0.2", "--device", "cpu", "--seed", "7", "--reporting", "print",
-            "--output", "out/net.safetensors", "--data-dir", str(tmp_path),
-            "--offline"]  # fmt: skip
+    args = [
+        "train",
+        "digits",
+        "--net",
+        "Small-CNN",
+        "--rounds",
+        "2",
+        "--time-goal",
+        "1 min",
+        "--batch-size",
+        "32",
+        "--method",
+        "sgd",
+        "--learning-rate",
+        "0.05",
+        "--validation",
+        "0.2",
+        "--device",
+        "cpu",
+        "--seed",
+        "7",
+        "--reporting",
+        "print",
+        "--output",
+        "out/net.safetensors",
+        "--data-dir",
+        str(tmp_path),
+        "--offline",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "validation: 20% of the training split" in out
@@ -106,7 +133,7 @@ def test_train_a_users_net_from_module_function(capsys, tmp_path) -> None:
         "import torch.nn as nn\n"
         "def tiny(classes, image_size):\n"
         "    return nn.Sequential(nn.Flatten(), nn.Linear(image_size ** 2, classes))\n"
-    )  # fmt: skip
+    )
     assert main(["train", "Digits", *FAST, "--net", "my_nets:tiny"]) == 0
     out = capsys.readouterr().out
     assert "Digits with tiny (650 parameters)" in out
@@ -300,9 +327,18 @@ def test_predict_bad_arguments(capsys, digits_net, tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["train"], ["datasets"], ["datasets", "download"], ["datasets", "where"],
-                ["evaluate"], ["predict"], ["demo"]],
-)  # fmt: skip
+    "command",
+    [
+        [],
+        ["train"],
+        ["datasets"],
+        ["datasets", "download"],
+        ["datasets", "where"],
+        ["evaluate"],
+        ["predict"],
+        ["demo"],
+    ],
+)
 def test_help_everywhere(capsys, command) -> None:
     assert main([*command, "--help"]) == 0
     assert capsys.readouterr().out.startswith("usage: nettrain")
@@ -323,9 +359,12 @@ def test_the_main_command_trains_digits_offline_above_95_percent(tmp_path) -> No
     # automatic length is about 20 s of training, far more rounds than 95% needs
     run = subprocess.run(
         [sys.executable, "-m", "nettrain", "train", "Digits"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "NETTRAIN_OFFLINE": "1"},
-    )  # fmt: skip
+    )
     assert run.returncode == 0, run.stderr
     assert _accuracy(run.stdout) > 95
     assert (tmp_path / "Digits-mlp.safetensors").is_file()

@@ -10,11 +10,16 @@ def test_event_order_of_a_two_round_run():
     x, y = make_classification(24)
     events = []
     nettrain.train(
-        make_net(), (x, y), batch_size=8, max_training_rounds=2,
-        training_progress_function=(lambda live: events.append(live["event"]),
-                                    {"interval": "batch"}),
+        make_net(),
+        (x, y),
+        batch_size=8,
+        max_training_rounds=2,
+        training_progress_function=(
+            lambda live: events.append(live["event"]),
+            {"interval": "batch"},
+        ),
         **QUIET,
-    )  # fmt: skip
+    )
     batch_round = ["batch_complete"] * 3
     assert events == ["training_started", *batch_round, *batch_round, "training_complete"]
 
@@ -28,9 +33,19 @@ def test_event_order_with_rounds_and_a_stop():
         return "stop_training" if live["event"] == "round_complete" and live["round"] == 2 else None
 
     r = nettrain.train(
-        make_net(), (x, y), "reason_training_stopped", batch_size=8, max_training_rounds=5,
-        training_progress_function=watch, **QUIET,
-    )  # fmt: skip
+        make_net(),
+        (x, y),
+        "reason_training_stopped",
+        batch_size=8,
+        max_training_rounds=5,
+        training_progress_function=watch,
+        **QUIET,
+    )
     assert r == "progress_function"
-    assert events == [("training_started", 0), ("round_complete", 1), ("round_complete", 2),
-                      ("training_stopped", 2), ("training_complete", 2)]  # fmt: skip
+    assert events == [
+        ("training_started", 0),
+        ("round_complete", 1),
+        ("round_complete", 2),
+        ("training_stopped", 2),
+        ("training_complete", 2),
+    ]

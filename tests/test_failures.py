@@ -51,9 +51,16 @@ def test_divergence_in_the_first_round_returns_the_initial_weights():
     net = nn.Linear(3, 1)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     with pytest.warns(NetTrainWarning, match="weights it had before training"):
-        reason = nettrain.train(net, (x, y), "reason_training_stopped", learning_rate=1e6,
-                                method=("sgd", {"momentum": 0.0}), batch_size=8,
-                                max_training_rounds=5, **QUIET)  # fmt: skip
+        reason = nettrain.train(
+            net,
+            (x, y),
+            "reason_training_stopped",
+            learning_rate=1e6,
+            method=("sgd", {"momentum": 0.0}),
+            batch_size=8,
+            max_training_rounds=5,
+            **QUIET,
+        )
     assert reason == "weights_diverged"
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k])
@@ -67,9 +74,14 @@ def test_ctrl_c_stops_softly_and_returns_what_was_trained():
 
     net = make_net()
     before = [p.detach().clone() for p in net.parameters()]
-    r, seen = nettrain.train(net, (X, Y), ["all", {"property": interrupt_after_five,
-                                                     "interval": "batch"}],
-                             batch_size=4, max_training_rounds=100, **QUIET)  # fmt: skip
+    r, seen = nettrain.train(
+        net,
+        (X, Y),
+        ["all", {"property": interrupt_after_five, "interval": "batch"}],
+        batch_size=4,
+        max_training_rounds=100,
+        **QUIET,
+    )
     assert r.reason_training_stopped == "stopped_by_user"
     assert r.total_batches == 5 and seen == [1, 2, 3, 4, 5]
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))

@@ -48,13 +48,19 @@ class _FunctionalSoftmax(nn.Module):
     ("net", "scores", "computed_from"),
     [
         (nn.Linear(4, 3), "logits", "logits (the output)"),
-        (nn.Sequential(nn.Linear(4, 3), nn.Softmax(-1)), "logits",
-         "logits before the final Softmax"),
-        (nn.Sequential(nn.Linear(4, 3), nn.LogSoftmax(-1)), "log_probabilities",
-         "log-probabilities (the output)"),
+        (
+            nn.Sequential(nn.Linear(4, 3), nn.Softmax(-1)),
+            "logits",
+            "logits before the final Softmax",
+        ),
+        (
+            nn.Sequential(nn.Linear(4, 3), nn.LogSoftmax(-1)),
+            "log_probabilities",
+            "log-probabilities (the output)",
+        ),
         (_FunctionalSoftmax(), "probabilities", "probabilities (the output)"),
     ],
-)  # fmt: skip
+)
 def test_loss_term_says_what_scores_it_reads(net, scores, computed_from):
     plan, _ = plan_for(net, torch.tensor([0, 1, 2] * 4))
     term = plan.terms[0]

@@ -106,8 +106,11 @@ def test_zero_division_counts_as_zero():
     y = torch.tensor([0, 1, 2, 0, 1, 2, 0])
     pred = torch.tensor([0, 1, 1, 0, 0, 1, 0])
     logits = F.one_hot(pred, 4).double()
-    spec = [{"measurement": n, "class_averaging": a} for n in ("precision", "recall", "f1_score")
-            for a in (None, "macro")]  # fmt: skip
+    spec = [
+        {"measurement": n, "class_averaging": a}
+        for n in ("precision", "recall", "f1_score")
+        for a in (None, "macro")
+    ]
     out = accumulate(spec, logits, y, splits=(3, 4))
     for name, index in (("precision", 0), ("recall", 1), ("f1_score", 2)):
         ref = sk.precision_recall_fscore_support(
@@ -141,8 +144,12 @@ def test_specificity_false_positive_and_negative_rates(data):
 
 def test_matrix_measurements(data):
     logits, _, y, pred = data
-    spec = ["matthews_correlation_coefficient", "cohen_kappa", "balanced_accuracy",
-            "confusion_matrix"]  # fmt: skip
+    spec = [
+        "matthews_correlation_coefficient",
+        "cohen_kappa",
+        "balanced_accuracy",
+        "confusion_matrix",
+    ]
     out = accumulate(spec, logits, y)
     yt, yp = y.numpy(), pred.numpy()
     assert out["matthews_correlation_coefficient"] == pytest.approx(
@@ -176,8 +183,9 @@ def test_roc_curves_per_class(data):
 def test_roc_from_logits_matches_probabilities(data):
     logits, probs, y, _ = data
     from_logits = accumulate(["area_under_roc_curve"], logits, y)
-    from_logp = accumulate(["area_under_roc_curve"], torch.log_softmax(logits, -1), y,
-                           scores="log_probabilities")  # fmt: skip
+    from_logp = accumulate(
+        ["area_under_roc_curve"], torch.log_softmax(logits, -1), y, scores="log_probabilities"
+    )
     ref = sk.roc_auc_score(label_binarize(y.numpy(), classes=LABELS), probs.numpy(), average=None)
     np.testing.assert_allclose(from_logits["area_under_roc_curve"].numpy(), ref, atol=1e-12)
     np.testing.assert_allclose(from_logp["area_under_roc_curve"].numpy(), ref, atol=1e-12)
@@ -211,8 +219,11 @@ def test_roc_handles_ties():
 def test_entropy_and_perplexity(data):
     logits, probs, y, _ = data
     expected = float(-(probs * probs.log()).sum(-1).mean())
-    for scores, pred in (("logits", logits), ("probabilities", probs),
-                         ("log_probabilities", probs.log())):  # fmt: skip
+    for scores, pred in (
+        ("logits", logits),
+        ("probabilities", probs),
+        ("log_probabilities", probs.log()),
+    ):
         out = accumulate(["entropy", "perplexity"], pred, y, scores=scores)
         assert out["entropy"] == pytest.approx(expected, rel=1e-12)
         assert out["perplexity"] == pytest.approx(math.exp(expected), rel=1e-12)
@@ -253,10 +264,23 @@ def test_binary_counts_measurements(binary):
     logits, _, y = binary
     pred = (logits > 0).long().numpy()
     yt = y.numpy()
-    spec = ["accuracy", "error_rate", "precision", "recall", "f1_score", ("f_score", 2),
-            "specificity", "fpr", "fnr", "mcc", "kappa", "balanced_accuracy", "confusion_matrix",
-            {"measurement": "precision", "class_averaging": "macro"},
-            {"measurement": "recall", "class_averaging": "micro"}]  # fmt: skip
+    spec = [
+        "accuracy",
+        "error_rate",
+        "precision",
+        "recall",
+        "f1_score",
+        ("f_score", 2),
+        "specificity",
+        "fpr",
+        "fnr",
+        "mcc",
+        "kappa",
+        "balanced_accuracy",
+        "confusion_matrix",
+        {"measurement": "precision", "class_averaging": "macro"},
+        {"measurement": "recall", "class_averaging": "micro"},
+    ]
     # Targets as bool with a trailing 1 on the prediction: both are accepted.
     out = accumulate(spec, logits[:, None], y.bool(), task="binary")
     assert out["accuracy"] == pytest.approx(sk.accuracy_score(yt, pred))
@@ -327,8 +351,13 @@ def test_regression_measurements():
     out = accumulate(spec, pred, y, task="regression")
     yt, yp = y.numpy().ravel(), pred.numpy().ravel()
     r2 = sk.r2_score(yt, yp)
-    assert list(out) == ["r_squared", "mean_square", "mean_deviation", "standard_deviation",
-                         "fraction_variance_unexplained"]  # fmt: skip
+    assert list(out) == [
+        "r_squared",
+        "mean_square",
+        "mean_deviation",
+        "standard_deviation",
+        "fraction_variance_unexplained",
+    ]
     assert out["r_squared"] == pytest.approx(r2, rel=1e-10)
     assert out["fraction_variance_unexplained"] == pytest.approx(1 - r2, rel=1e-8)
     assert out["mean_square"] == pytest.approx(sk.mean_squared_error(yt, yp), rel=1e-12)
@@ -345,17 +374,36 @@ def test_regression_target_reshaped_and_float32():
 
 
 def test_intersection_over_union_boxes():
-    target = torch.tensor([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 2.0, 2.0],
-                           [0.0, 0.0, 4.0, 4.0], [1.0, 1.0, 1.0, 1.0]])  # fmt: skip
-    pred = torch.tensor([[0.0, 0.0, 2.0, 2.0], [2.0, 2.0, 3.0, 3.0], [1.0, 0.0, 3.0, 2.0],
-                         [1.0, 1.0, 3.0, 3.0], [1.0, 1.0, 1.0, 1.0]])  # fmt: skip
+    target = torch.tensor(
+        [
+            [0.0, 0.0, 2.0, 2.0],
+            [0.0, 0.0, 1.0, 1.0],
+            [0.0, 0.0, 2.0, 2.0],
+            [0.0, 0.0, 4.0, 4.0],
+            [1.0, 1.0, 1.0, 1.0],
+        ]
+    )
+    pred = torch.tensor(
+        [
+            [0.0, 0.0, 2.0, 2.0],
+            [2.0, 2.0, 3.0, 3.0],
+            [1.0, 0.0, 3.0, 2.0],
+            [1.0, 1.0, 3.0, 3.0],
+            [1.0, 1.0, 1.0, 1.0],
+        ]
+    )
     # identical 1, disjoint 0, half overlap 2/6, contained 4/16, same degenerate box 1.
     expected = (1 + 0 + 1 / 3 + 0.25 + 1) / 5
     out = accumulate(["iou"], pred, target, task="regression", splits=(2, 3))
     assert out["intersection_over_union"] == pytest.approx(expected)
     # Boxes inside examples ([batch, boxes, 4]) count per box.
-    out = accumulate(["iou"], pred[:4].reshape(2, 2, 4), target[:4].reshape(2, 2, 4),
-                     task="regression", splits=(1, 1))  # fmt: skip
+    out = accumulate(
+        ["iou"],
+        pred[:4].reshape(2, 2, 4),
+        target[:4].reshape(2, 2, 4),
+        task="regression",
+        splits=(1, 1),
+    )
     assert out["intersection_over_union"] == pytest.approx((1 + 0 + 1 / 3 + 0.25) / 4)
 
 
@@ -385,12 +433,15 @@ def test_custom_measurements(data):
 
     batch_margin.key = "margin"  # type: ignore[attr-defined]
     batch_margin.direction = "increasing"  # type: ignore[attr-defined]
-    spec = [{"measurement": confidence, "key": "confidence", "direction": "increasing"},
-            batch_margin]  # fmt: skip
+    spec = [
+        {"measurement": confidence, "key": "confidence", "direction": "increasing"},
+        batch_margin,
+    ]
     ms = parse_measurements(spec, task="classification")
     assert [(m.key, m.direction, m.scalar) for m in ms] == [
-        ("confidence", "increasing", True), ("margin", "increasing", True)
-    ]  # fmt: skip
+        ("confidence", "increasing", True),
+        ("margin", "increasing", True),
+    ]
     out = accumulate(spec, logits, y)
     assert out["confidence"] == pytest.approx(float(probs.amax(-1).mean()), rel=1e-12)
     margin = float((logits.amax(-1) - logits.amin(-1)).mean())
@@ -417,8 +468,14 @@ def test_update_never_reads_values(task):
     # On the meta device a tensor has no values, so any host read in update (.item(), bool(),
     # bincount's max, nonzero) would raise: update queues device work only.
     meta = torch.device("meta")
-    regression = ["r_squared", "mean_square", "mean_deviation", "standard_deviation",
-                  "fraction_variance_unexplained", "intersection_over_union"]  # fmt: skip
+    regression = [
+        "r_squared",
+        "mean_square",
+        "mean_deviation",
+        "standard_deviation",
+        "fraction_variance_unexplained",
+        "intersection_over_union",
+    ]
     if task == "regression":
         names: list = ["loss", *regression]
         p, t = torch.randn(8, 4, device=meta), torch.randn(8, 4, device=meta)
@@ -454,15 +511,30 @@ def test_reset_and_empty_round(data):
 
 def test_keys_synonyms_directions():
     ms = parse_measurements(
-        ["Sensitivity", "MCC", "ErrorRate", "F1Score", "AreaUnderROCCurve", "kappa", "roc",
-         ("accuracy", 5), {"measurement": "f_score", "beta": 0.5, "class_averaging": "Macro"},
-         {"measurement": "precision", "key": "ppv"}],
+        [
+            "Sensitivity",
+            "MCC",
+            "ErrorRate",
+            "F1Score",
+            "AreaUnderROCCurve",
+            "kappa",
+            "roc",
+            ("accuracy", 5),
+            {"measurement": "f_score", "beta": 0.5, "class_averaging": "Macro"},
+            {"measurement": "precision", "key": "ppv"},
+        ],
         task="classification",
-    )  # fmt: skip
+    )
     assert [m.key for m in ms[2:]] == [
-        "error_rate", "f1_score", "area_under_roc_curve", "cohen_kappa", "roc_curve",
-        "accuracy@5", "f_score(beta=0.5, macro)", "ppv",
-    ]  # fmt: skip
+        "error_rate",
+        "f1_score",
+        "area_under_roc_curve",
+        "cohen_kappa",
+        "roc_curve",
+        "accuracy@5",
+        "f_score(beta=0.5, macro)",
+        "ppv",
+    ]
     assert ms[0].name == "recall" and ms[1].key == "matthews_correlation_coefficient"
     assert parse_measurements("TPR", task="classification")[0].key == "recall"
     roc = ms[6]
@@ -496,17 +568,23 @@ def test_keys_synonyms_directions():
         (("f_score", -1), "classification", ["'beta'", "positive"]),
         ({"measurement": "f_score", "beta": "two"}, "classification", ["'beta'"]),
         ({"measurement": "recall", "beta": 2}, "classification", ["'beta'", "f_score"]),
-        ({"measurement": "recall", "class_averaging": "weighted"}, "classification",
-         ["'class_averaging'", "'weighted'"]),
-        ({"measurement": "accuracy", "class_averaging": "macro"}, "classification",
-         ["'class_averaging'", "per-class"]),
+        (
+            {"measurement": "recall", "class_averaging": "weighted"},
+            "classification",
+            ["'class_averaging'", "'weighted'"],
+        ),
+        (
+            {"measurement": "accuracy", "class_averaging": "macro"},
+            "classification",
+            ["'class_averaging'", "per-class"],
+        ),
         ({"measurement": "accuracy", "kk": 2}, "classification", ["'kk'", "'k'"]),
         ({"measurement": "mcc", "direction": "up"}, "classification", ["'direction'"]),
         (("precision", 2), "classification", ["pair form"]),
         (42, "classification", ["cannot read"]),
         (["loss", "loss"], "classification", ["[1]", "key 'loss'"]),
     ],
-)  # fmt: skip
+)
 def test_bad_specs(spec, task, fragments):
     with pytest.raises(NetTrainError) as info:
         parse_measurements(spec, task=task)
@@ -523,8 +601,10 @@ def test_custom_without_key_or_direction():
     with pytest.raises(NetTrainError, match="needs a direction"):
         parse_measurements({"measurement": f, "key": "s"}, task="regression")
     with pytest.raises(NetTrainError, match="one value per example"):
-        acc = Accumulator([{"measurement": lambda p, t: p, "key": "raw",
-                            "direction": "increasing"}], task="regression")  # fmt: skip
+        acc = Accumulator(
+            [{"measurement": lambda p, t: p, "key": "raw", "direction": "increasing"}],
+            task="regression",
+        )
         acc.update(torch.zeros(3, 2), torch.zeros(3, 2))
 
 

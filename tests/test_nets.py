@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -116,8 +117,12 @@ def test_text_cnn_trains_with_a_tokens_encoder() -> None:
     tokens = encoder("tokens").fit(texts)
     assert tokens.vocabulary is not None
     module = nets.make("text-cnn", "MovieReview", vocabulary=len(tokens.vocabulary) + 2)
-    trained = nettrain.train(Net(module, inputs={"input": tokens}), (texts, labels),
-                             max_training_rounds=20, training_progress_reporting=None)  # fmt: skip
+    trained = nettrain.train(
+        Net(module, inputs={"input": tokens}),
+        (texts, labels),
+        max_training_rounds=20,
+        training_progress_reporting=None,
+    )
     assert trained(["great fun", "awful bore"]) == ["pos", "neg"]
 
 
@@ -168,7 +173,7 @@ def test_module_function_gets_the_arguments_it_names(tmp_path, monkeypatch) -> N
         "def nothing():\n"
         "    return 42\n"
         "NOT_CALLABLE = 3\n"
-    )  # fmt: skip
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "user_nets", raising=False)
     assert nets.make("user_nets:build", "Digits")(torch.rand(2, 1, 8, 8)).shape == (2, 10)
@@ -185,8 +190,58 @@ def test_module_function_gets_the_arguments_it_names(tmp_path, monkeypatch) -> N
 
 def test_a_trained_text_net_keeps_its_decoder(tmp_path) -> None:
     tokens = encoder("tokens").fit(["a b c"])
-    net = Net(nets.TextCNN(vocabulary=5), inputs={"input": tokens},
-              outputs={"output": decoder("class", classes=("neg", "pos"))})  # fmt: skip
+    net = Net(
+        nets.TextCNN(vocabulary=5),
+        inputs={"input": tokens},
+        outputs={"output": decoder("class", classes=("neg", "pos"))},
+    )
     path = net.save(tmp_path / "t.safetensors")
     loaded = Net.load(path, module=nets.rebuild(path))
     assert loaded("a b", "probabilities").keys() == {"neg", "pos"}
+
+
+def colour_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy 16x16 colour images whose class is their colour (10 colours), as CIFAR stores them:
+    uint8 [n, H, W, 3]."""
+    rng = np.random.default_rng(seed)
+    palette = np.array(
+        [
+            [230, 25, 75],
+            [60, 180, 75],
+            [255, 225, 25],
+            [0, 130, 200],
+            [245, 130, 48],
+            [145, 30, 180],
+            [70, 240, 240],
+            [240, 50, 230],
+            [128, 128, 128],
+            [0, 0, 0],
+        ],
+        dtype=np.float64,
+    )
+    labels = rng.integers(0, 10, n)
+    images = palette[labels][:, None, None, :] + rng.normal(0, 40, (n, 16, 16, 3))
+    return images.clip(0, 255).astype(np.uint8), labels.astype(np.int64)
+
+
+def test_resnet_small_learns_colour_images_stored_as_cifar_stores_them() -> None:
+    # the CIFAR path end to end without CIFAR: uint8 [n, H, W, 3] images in a DatasetSplit, an
+    # image encoder of their size and colour space, the residual net, class names out
+    import nettrain
+    from nettrain.datasets import DatasetSplit
+
+    names = tuple(f"colour{k}" for k in range(10))
+    x, y = colour_images(400, seed=0)
+    x_test, y_test = colour_images(200, seed=1)
+    train = DatasetSplit("CIFAR-10", "train", x, y, names, "image")
+    torch.manual_seed(0)
+    net = nettrain.train(
+        nets.make("resnet-small", "CIFAR-10"),
+        train,
+        max_training_rounds=10,
+        validation_set=None,
+        training_progress_reporting=None,
+    )
+    answers = net(list(x_test))
+    accuracy = np.mean([a == names[k] for a, k in zip(answers, y_test, strict=True)])
+    assert accuracy > 0.9

@@ -26,25 +26,51 @@ def run():
 
 
 TYPES = {
-    "trained_net": nn.Module, "final_net": nn.Module, "training_net": nn.Module,
-    "batch_size": int, "batches_per_round": int, "batch_loss_list": list,
-    "batch_permutation": list, "example_losses": torch.Tensor, "examples_processed": int,
-    "initial_learning_rate": float, "final_learning_rate": float, "input_form": str,
-    "loss_function": dict, "mean_batches_per_second": float, "mean_examples_per_second": float,
-    "optimization_method": dict, "properties": list, "random_seed": int,
-    "reason_training_stopped": str, "round_loss": float, "round_loss_list": list,
-    "round_positions": list, "target_device": str, "total_batches": int, "total_rounds": int,
-    "total_training_time": float, "training_examples": int,
-    "weights_learning_rate_multipliers": dict, "working_precision": str,
-    "best_validation_round": (int, type(None)), "measurements": list,
-    "round_measurements": dict, "round_measurements_lists": dict,
-    "stopping_criterion": (dict, type(None)), "validation_examples": (int, type(None)),
-    "validation_loss": (float, type(None)), "validation_loss_list": list,
-    "validation_measurements": (dict, type(None)), "validation_measurements_lists": dict,
-    "validation_positions": list, "batch_measurements_lists": dict,
-    "encoders": dict, "skipped_training_data": dict,
+    "trained_net": nn.Module,
+    "final_net": nn.Module,
+    "training_net": nn.Module,
+    "batch_size": int,
+    "batches_per_round": int,
+    "batch_loss_list": list,
+    "batch_permutation": list,
+    "example_losses": torch.Tensor,
+    "examples_processed": int,
+    "initial_learning_rate": float,
+    "final_learning_rate": float,
+    "input_form": str,
+    "loss_function": dict,
+    "mean_batches_per_second": float,
+    "mean_examples_per_second": float,
+    "optimization_method": dict,
+    "properties": list,
+    "random_seed": int,
+    "reason_training_stopped": str,
+    "round_loss": float,
+    "round_loss_list": list,
+    "round_positions": list,
+    "target_device": str,
+    "total_batches": int,
+    "total_rounds": int,
+    "total_training_time": float,
+    "training_examples": int,
+    "weights_learning_rate_multipliers": dict,
+    "working_precision": str,
+    "best_validation_round": (int, type(None)),
+    "measurements": list,
+    "round_measurements": dict,
+    "round_measurements_lists": dict,
+    "stopping_criterion": (dict, type(None)),
+    "validation_examples": (int, type(None)),
+    "validation_loss": (float, type(None)),
+    "validation_loss_list": list,
+    "validation_measurements": (dict, type(None)),
+    "validation_measurements_lists": dict,
+    "validation_positions": list,
+    "batch_measurements_lists": dict,
+    "encoders": dict,
+    "skipped_training_data": dict,
     "training_update_schedule": (list, type(None)),
-}  # fmt: skip
+}
 
 
 def test_every_property_has_its_documented_type(run):
@@ -116,9 +142,15 @@ def test_one_name_a_list_and_a_custom_history():
     )
     assert per_batch == nettrain.train(make_net(), (x, y), "batch_loss_list", **opts)
     pairs = nettrain.train(
-        make_net(), (x, y),
-        {"property": lambda live: (live["round"], live["round_loss"]), "interval": "round",
-         "form": "transposed_list"}, **opts)  # fmt: skip
+        make_net(),
+        (x, y),
+        {
+            "property": lambda live: (live["round"], live["round_loss"]),
+            "interval": "round",
+            "form": "transposed_list",
+        },
+        **opts,
+    )
     assert pairs[0] == [1, 2, 3]
     assert pairs[1] == nettrain.train(make_net(), (x, y), "round_loss_list", **opts)
 

@@ -27,10 +27,14 @@ def test_early_stopping_returns_the_best_net_and_its_reported_accuracy_is_true()
         torch.manual_seed(0)
         net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
     r = nettrain.train(
-        net, (x, y), "all", validation_set=0.1, max_training_rounds=40,
+        net,
+        (x, y),
+        "all",
+        validation_set=0.1,
+        max_training_rounds=40,
         training_stopping_criterion={"criterion": "error_rate", "patience": 2},
         training_progress_reporting=None,
-    )  # fmt: skip
+    )
     assert r.reason_training_stopped == "stopping_criterion"
     assert r.total_rounds < 40
     errors = r.validation_measurements_lists["error_rate"]

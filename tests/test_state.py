@@ -58,8 +58,9 @@ def train(net, method, stop_after=None, resume=None):
     return state, saved
 
 
-@pytest.mark.parametrize("method", ["adam", ("sgd", {"learning_rate_schedule": "cosine"}),
-                                    "rmsprop"])  # fmt: skip
+@pytest.mark.parametrize(
+    "method", ["adam", ("sgd", {"learning_rate_schedule": "cosine"}), "rmsprop"]
+)
 @pytest.mark.parametrize("stop_after", [1, 4, 6, 7, 13])
 def test_resume_mid_round_is_bitwise_identical(method, stop_after):
     full_net = fresh_net()

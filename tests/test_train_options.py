@@ -36,8 +36,13 @@ def test_multiplier_zero_leaves_weights_bit_identical_and_restores_requires_grad
 
 
 def test_negative_multiplier_moves_weights_the_other_way():
-    sgd = {"method": ("sgd", {"momentum": 0.0}), "learning_rate": 0.1, "batch_size": 64,
-           "max_training_rounds": 1, **QUIET}  # fmt: skip
+    sgd = {
+        "method": ("sgd", {"momentum": 0.0}),
+        "learning_rate": 0.1,
+        "batch_size": 64,
+        "max_training_rounds": 1,
+        **QUIET,
+    }
     plus, minus = make_net(), make_net()
     w0 = weights(plus)
     nettrain.train(plus, (X, Y), **sgd)
@@ -56,8 +61,14 @@ def test_part_specs_globs_module_names_indices_and_ranges():
     net.add_module("head", nn.Linear(3, 1))
     spec = [("encoder.1", 0.5), ("*.bias", 0.0), (range(0, 1), 2.0), (-1, 3.0)]
     got = resolve_parts(net, spec, default=1.0, argument="m")
-    assert got == {"encoder.0.weight": 2.0, "encoder.0.bias": 0.0, "encoder.1.weight": 0.5,
-                   "encoder.1.bias": 0.5, "head.weight": 3.0, "head.bias": 0.0}  # fmt: skip
+    assert got == {
+        "encoder.0.weight": 2.0,
+        "encoder.0.bias": 0.0,
+        "encoder.1.weight": 0.5,
+        "encoder.1.bias": 0.5,
+        "head.weight": 3.0,
+        "head.bias": 0.0,
+    }
     assert resolve_parts(net, 0.25, default=1.0, argument="m") == dict.fromkeys(got, 0.25)
     with pytest.raises(NetTrainError, match="matches no parameter"):
         resolve_parts(net, {"decoder": 1.0}, default=1.0, argument="m")
@@ -138,7 +149,13 @@ def test_gpu_training_matches_cpu_closely():
 
 
 def test_learning_rate_schedule_reaches_the_end_of_the_plan():
-    r = nettrain.train(make_net(), (X, Y), "all", method=("sgd", {"learning_rate_schedule":
-                       "linear"}), learning_rate=0.1, **OPTS)  # fmt: skip
+    r = nettrain.train(
+        make_net(),
+        (X, Y),
+        "all",
+        method=("sgd", {"learning_rate_schedule": "linear"}),
+        learning_rate=0.1,
+        **OPTS,
+    )
     assert r.initial_learning_rate == pytest.approx(0.1)
     assert r.final_learning_rate == pytest.approx(0.0, abs=1e-12)

@@ -47,16 +47,27 @@ def shapes_data(n_per_shape: int, seed: int) -> list[tuple[Image.Image, str]]:
 def convnet() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(16 * 5 * 5, 3),
-    )  # fmt: skip
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 3),
+    )
 
 
 @pytest.fixture(scope="module")
 def shapes_net():
-    r = nettrain.train(convnet(), shapes_data(60, seed=1), "all", max_training_rounds=25,
-                       learning_rate=3e-3, **QUIET)  # fmt: skip
+    r = nettrain.train(
+        convnet(),
+        shapes_data(60, seed=1),
+        "all",
+        max_training_rounds=25,
+        learning_rate=3e-3,
+        **QUIET,
+    )
     return r
 
 
@@ -78,8 +89,9 @@ def test_images_and_labels_train_and_the_net_answers_with_names(shapes_net):
     assert top[0][0] == "square" and top[0][1] >= top[1][1]
     assert net(square, ("random_sample", {"temperature": 1e-6})) == "square"
     entropy = net(square, "entropy")
-    assert math.isclose(entropy, -sum(p * math.log(p) for p in probabilities.values() if p > 0),
-                        rel_tol=1e-5)  # fmt: skip
+    assert math.isclose(
+        entropy, -sum(p * math.log(p) for p in probabilities.values() if p > 0), rel_tol=1e-5
+    )
     raw = net(square, None)
     assert raw.shape == (3,)
 
@@ -97,8 +109,9 @@ def test_save_load_in_a_fresh_process_gives_identical_outputs(shapes_net, tmp_pa
         f"paths = [{str(tmp_path)!r} + f'/{{i}}.png' for i in range({len(images)})]\n"
         "print(json.dumps(net(paths, 'probabilities')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
     assert json.loads(out.stdout) == expected  # JSON keeps floats exactly: bitwise equal
 
 
@@ -124,8 +137,9 @@ def test_boolean_targets_give_a_boolean_decoder_and_binary_cross_entropy():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(300, 2, generator=g)
     y = [bool(a > b) for a, b in x.tolist()]
-    r = nettrain.train(nn.Linear(2, 1), (x, y), "all", max_training_rounds=40,
-                       learning_rate=0.05, **QUIET)  # fmt: skip
+    r = nettrain.train(
+        nn.Linear(2, 1), (x, y), "all", max_training_rounds=40, learning_rate=0.05, **QUIET
+    )
     assert r.loss_function["output"]["loss"] == "binary_cross_entropy"
     net = r.trained_net
     assert net(torch.tensor([2.0, -2.0])) is True
@@ -138,10 +152,12 @@ def test_boolean_targets_give_a_boolean_decoder_and_binary_cross_entropy():
 def test_multilabel_targets_train_with_binary_cross_entropy():
     g = torch.Generator().manual_seed(1)
     x = torch.randn(400, 3, generator=g)
-    labels = [{name for name, v in zip(("a", "b", "c"), row, strict=True) if v > 0}
-              for row in x.tolist()]  # fmt: skip
-    r = nettrain.train(nn.Linear(3, 3), (x, labels), "all", max_training_rounds=40,
-                       learning_rate=0.05, **QUIET)  # fmt: skip
+    labels = [
+        {name for name, v in zip(("a", "b", "c"), row, strict=True) if v > 0} for row in x.tolist()
+    ]
+    r = nettrain.train(
+        nn.Linear(3, 3), (x, labels), "all", max_training_rounds=40, learning_rate=0.05, **QUIET
+    )
     assert r.loss_function["output"]["loss"] == "binary_cross_entropy"
     net = r.trained_net
     assert set(net(torch.tensor([1.0, -1.0, 1.0]))) == {"a", "c"}
@@ -191,16 +207,19 @@ class CharConv(nn.Module):
         return self.out(h.max(-1).values)
 
 
-@pytest.mark.parametrize(("kind", "module", "accuracy"), [
-    ("tokens", BagOfEmbeddings, 0.98), ("characters", CharConv, 0.9)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "module", "accuracy"),
+    [("tokens", BagOfEmbeddings, 0.98), ("characters", CharConv, 0.9)],
+)
 def test_text_classifier_with_tokens_and_characters(kind, module, accuracy):
     texts, labels = corpus(600, seed=2)
     text_encoder = encoder(kind).fit(texts)
     torch.manual_seed(0)
     size = len(text_encoder.vocabulary) + 2  # 0 = padding, 1 = unknown
     net = Net(module(size), inputs={"input": text_encoder})
-    trained = nettrain.train(net, (texts, labels), max_training_rounds=30, learning_rate=0.01,
-                             **QUIET)  # fmt: skip
+    trained = nettrain.train(
+        net, (texts, labels), max_training_rounds=30, learning_rate=0.01, **QUIET
+    )
     assert trained is net  # a Net passed in is trained in place and returned
     test_texts, test_labels = corpus(200, seed=3)
     answers = net(test_texts)
@@ -220,8 +239,12 @@ def test_a_corrupt_image_is_skipped_and_reported(tmp_path):
     (tmp_path / "7.png").write_bytes(b"not an image at all")
     with pytest.warns(NetTrainWarning, match=r"1 of 30 training examples .* skipped .*\[7\]"):
         r = nettrain.train(convnet(), data, "all", max_training_rounds=2, **QUIET)
-    assert r.skipped_training_data == {"count": 1, "indices": [7], "ports": {7: "input"},
-                                       "examples": 30}  # fmt: skip
+    assert r.skipped_training_data == {
+        "count": 1,
+        "indices": [7],
+        "ports": {7: "input"},
+        "examples": 30,
+    }
     assert r.training_examples == 29
 
 
@@ -265,9 +288,12 @@ class TwoInTwoOut(nn.Module):
 
 def test_two_input_dict_data_with_weighted_per_port_losses_reported_separately():
     g = torch.Generator().manual_seed(0)
-    data = {"left": torch.randn(48, 3, generator=g), "right": torch.randn(48, 2, generator=g),
-            "label": torch.randint(0, 3, (48,), generator=g),
-            "size": torch.randn(48, 1, generator=g)}  # fmt: skip
+    data = {
+        "left": torch.randn(48, 3, generator=g),
+        "right": torch.randn(48, 2, generator=g),
+        "label": torch.randint(0, 3, (48,), generator=g),
+        "size": torch.randn(48, 1, generator=g),
+    }
     torch.manual_seed(0)
     net = TwoInTwoOut()
     with torch.no_grad():
@@ -276,15 +302,22 @@ def test_two_input_dict_data_with_weighted_per_port_losses_reported_separately()
         size = nn.functional.mse_loss(out["size"], data["size"]).item()
     # one full batch: its loss is computed before the update, from these very weights
     r = nettrain.train(
-        net, data, "all", loss_function={"label": ("cross_entropy", 2.0), "size": ("mse", 0.5)},
-        batch_size=48, max_training_rounds=1, **QUIET,
-    )  # fmt: skip
+        net,
+        data,
+        "all",
+        loss_function={"label": ("cross_entropy", 2.0), "size": ("mse", 0.5)},
+        batch_size=48,
+        max_training_rounds=1,
+        **QUIET,
+    )
     assert r.round_loss == pytest.approx(2.0 * label + 0.5 * size, rel=1e-6)
     assert r.round_measurements["loss:label"] == pytest.approx(label, rel=1e-6)
     assert r.round_measurements["loss:size"] == pytest.approx(size, rel=1e-6)
     rows = [{k: v[i] for k, v in data.items()} for i in range(48)]
-    assert nettrain.train(TwoInTwoOut(), rows, "input_form", max_training_rounds=1,
-                          **QUIET) == "port_rows"  # fmt: skip
+    assert (
+        nettrain.train(TwoInTwoOut(), rows, "input_form", max_training_rounds=1, **QUIET)
+        == "port_rows"
+    )
 
 
 def test_text_batches_are_trimmed_to_their_longest_member():
@@ -302,7 +335,12 @@ def test_text_batches_are_trimmed_to_their_longest_member():
             seen.append(input.shape[1])
             return self.out(self.embed(input).mean(1))
 
-    nettrain.train(Net(Record(), inputs={"input": text_encoder}), (texts, [0, 1, 1, 0]),
-                   batch_size=2, max_training_rounds=3, **QUIET)  # fmt: skip
+    nettrain.train(
+        Net(Record(), inputs={"input": text_encoder}),
+        (texts, [0, 1, 1, 0]),
+        batch_size=2,
+        max_training_rounds=3,
+        **QUIET,
+    )
     # the column is padded to 8 tokens; a batch without the long text is cut to its own longest
     assert max(seen) == 8 and min(seen) < 8

@@ -42,11 +42,14 @@ def test_fraction_split_is_stratified_random_reproducible_and_disjoint():
 
 def test_fraction_split_in_train_records_counts():
     x, y = make_classification(200)
-    r = nettrain.train(make_net(), (x, y), "all", validation_set=0.25, max_training_rounds=2,
-                       **QUIET)  # fmt: skip
+    r = nettrain.train(
+        make_net(), (x, y), "all", validation_set=0.25, max_training_rounds=2, **QUIET
+    )
     assert (r.training_examples, r.validation_examples) == (150, 50)
     assert len(r.validation_loss_list) == 2 and r.validation_positions == [
-        r.batches_per_round, 2 * r.batches_per_round]  # fmt: skip
+        r.batches_per_round,
+        2 * r.batches_per_round,
+    ]
 
 
 # ---- the best net ------------------------------------------------------------------------------
@@ -69,10 +72,16 @@ def weight_history():
 def test_best_validation_net_is_the_snapshot_of_its_round():
     net, train_data, val_data = falling_then_rising()
     r, history = nettrain.train(
-        net, train_data, ["all", weight_history()], validation_set=val_data,
-        method=("sgd", {"momentum": 0.0}), learning_rate=0.2, batch_size=32,
-        max_training_rounds=12, **QUIET,
-    )  # fmt: skip
+        net,
+        train_data,
+        ["all", weight_history()],
+        validation_set=val_data,
+        method=("sgd", {"momentum": 0.0}),
+        learning_rate=0.2,
+        batch_size=32,
+        max_training_rounds=12,
+        **QUIET,
+    )
     losses = r.validation_loss_list
     best = min(range(len(losses)), key=losses.__getitem__)
     assert 0 < best < len(losses) - 1  # it really fell and then rose
@@ -88,10 +97,14 @@ def test_ties_in_error_rate_are_broken_by_validation_loss():
     y = (x[:, 0] > 0).long()
     x[:, 0] += torch.where(y == 1, 2.0, -2.0)  # a wide margin: error 0 comes early and stays
     r, history = nettrain.train(
-        nn.Linear(2, 2), (x, y), ["all", {"property": lambda live: live["net"].weight.clone(),
-                                          "interval": "round"}],
-        validation_set=(x, y), max_training_rounds=8, learning_rate=0.05, **QUIET,
-    )  # fmt: skip
+        nn.Linear(2, 2),
+        (x, y),
+        ["all", {"property": lambda live: live["net"].weight.clone(), "interval": "round"}],
+        validation_set=(x, y),
+        max_training_rounds=8,
+        learning_rate=0.05,
+        **QUIET,
+    )
     errors = r.validation_measurements_lists["error_rate"]
     losses = r.validation_measurements_lists["loss"]
     assert errors.count(min(errors)) >= 2  # a tie to break
@@ -103,11 +116,15 @@ def test_ties_in_error_rate_are_broken_by_validation_loss():
 def test_a_criterion_on_an_increasing_measurement_keeps_the_highest():
     x, y = make_classification(300)
     r = nettrain.train(
-        make_net(), (x, y), "all", validation_set=0.3, max_training_rounds=10,
-        training_progress_measurements=["accuracy"], training_stopping_criterion={
-            "criterion": "accuracy", "patience": 100},
+        make_net(),
+        (x, y),
+        "all",
+        validation_set=0.3,
+        max_training_rounds=10,
+        training_progress_measurements=["accuracy"],
+        training_stopping_criterion={"criterion": "accuracy", "patience": 100},
         **QUIET,
-    )  # fmt: skip
+    )
     accuracy = r.validation_measurements_lists["accuracy"]
     assert r.best_validation_round == accuracy.index(max(accuracy)) + 1
 
@@ -145,8 +162,10 @@ def test_patience_and_changes_stop_at_the_predicted_check(spec, values, expected
 
 
 def test_increasing_criterion_and_function_criterion():
-    assert stop_index({"criterion": "accuracy", "patience": 1}, [0.5, 0.6, 0.55, 0.58],
-                      key="accuracy") == 3  # fmt: skip
+    assert (
+        stop_index({"criterion": "accuracy", "patience": 1}, [0.5, 0.6, 0.55, 0.58], key="accuracy")
+        == 3
+    )
     seen = []
 
     def below(values):
@@ -155,8 +174,15 @@ def test_increasing_criterion_and_function_criterion():
 
     x, y = make_classification(200)
     with pytest.warns(NetTrainWarning, match="without a validation_set"):
-        r = nettrain.train(make_net(), (x, y), "all", training_stopping_criterion=below,
-                           max_training_rounds=500, learning_rate=0.01, **QUIET)  # fmt: skip
+        r = nettrain.train(
+            make_net(),
+            (x, y),
+            "all",
+            training_stopping_criterion=below,
+            max_training_rounds=500,
+            learning_rate=0.01,
+            **QUIET,
+        )
     assert r.reason_training_stopped == "stopping_criterion"
     assert r.round_loss_list[-1] < 0.5 <= min(r.round_loss_list[:-1])
     assert seen == r.round_loss_list
@@ -165,10 +191,17 @@ def test_increasing_criterion_and_function_criterion():
 def test_patience_stops_the_constructed_run_at_the_predicted_round():
     net, train_data, val_data = falling_then_rising()
     r = nettrain.train(
-        net, train_data, "all", validation_set=val_data, method=("sgd", {"momentum": 0.0}),
-        learning_rate=0.2, batch_size=32, max_training_rounds=50,
-        training_stopping_criterion={"criterion": "loss", "patience": 2}, **QUIET,
-    )  # fmt: skip
+        net,
+        train_data,
+        "all",
+        validation_set=val_data,
+        method=("sgd", {"momentum": 0.0}),
+        learning_rate=0.2,
+        batch_size=32,
+        max_training_rounds=50,
+        training_stopping_criterion={"criterion": "loss", "patience": 2},
+        **QUIET,
+    )
     losses = r.validation_loss_list
     best = min(range(len(losses)), key=losses.__getitem__)
     assert r.reason_training_stopped == "stopping_criterion"
@@ -193,11 +226,15 @@ def test_stop_training_stops_validates_once_more_and_keeps_the_best():
     x, y = make_classification(120)
     calls = []
     r, history = nettrain.train(
-        make_net(), (x, y), ["all", weight_history_of_first_layer()],
-        validation_set=((x, y), {"interval": "2 rounds"}), batch_size=20,
-        max_training_rounds=50, training_progress_function=signal_at(3, "stop_training", calls),
+        make_net(),
+        (x, y),
+        ["all", weight_history_of_first_layer()],
+        validation_set=((x, y), {"interval": "2 rounds"}),
+        batch_size=20,
+        max_training_rounds=50,
+        training_progress_function=signal_at(3, "stop_training", calls),
         **QUIET,
-    )  # fmt: skip
+    )
     assert r.reason_training_stopped == "progress_function"
     assert r.total_rounds == 3
     per_round = r.batches_per_round
@@ -210,11 +247,15 @@ def test_stop_training_stops_validates_once_more_and_keeps_the_best():
 def test_abort_training_stops_without_final_validation_and_keeps_the_current_net():
     x, y = make_classification(120)
     r, history = nettrain.train(
-        make_net(), (x, y), ["all", weight_history_of_first_layer()],
-        validation_set=((x, y), {"interval": "2 rounds"}), batch_size=20,
-        max_training_rounds=50, training_progress_function=signal_at(3, "abort_training", []),
+        make_net(),
+        (x, y),
+        ["all", weight_history_of_first_layer()],
+        validation_set=((x, y), {"interval": "2 rounds"}),
+        batch_size=20,
+        max_training_rounds=50,
+        training_progress_function=signal_at(3, "abort_training", []),
         **QUIET,
-    )  # fmt: skip
+    )
     assert r.reason_training_stopped == "aborted"
     assert r.validation_positions == [2 * r.batches_per_round]
     assert torch.equal(r.trained_net[0].weight, history[-1])
@@ -228,11 +269,17 @@ def test_progress_function_gets_live_properties_at_its_interval():
     x, y = make_classification(100)
     seen = []
     nettrain.train(
-        make_net(), (x, y), validation_set=0.2, batch_size=10, max_training_rounds=3,
-        training_progress_function=(lambda live: seen.append(dict(live)),
-                                    {"interval": "4 batches"}),
+        make_net(),
+        (x, y),
+        validation_set=0.2,
+        batch_size=10,
+        max_training_rounds=3,
+        training_progress_function=(
+            lambda live: seen.append(dict(live)),
+            {"interval": "4 batches"},
+        ),
         **QUIET,
-    )  # fmt: skip
+    )
     batches = [s["absolute_batch"] for s in seen if s["event"] == "batch_complete"]
     assert batches == [4, 8, 12, 16, 20, 24]
     last = seen[-1]
@@ -261,10 +308,14 @@ def test_progress_function_gets_live_properties_at_its_interval():
 def test_round_and_batch_measurements_are_exact_and_complete():
     x, y = make_classification(90)
     r, per_batch = nettrain.train(
-        make_net(), (x, y), ["all", "batch_measurements_lists"], batch_size=16,
-        max_training_rounds=2, training_progress_measurements=["accuracy", "error_rate"],
+        make_net(),
+        (x, y),
+        ["all", "batch_measurements_lists"],
+        batch_size=16,
+        max_training_rounds=2,
+        training_progress_measurements=["accuracy", "error_rate"],
         **QUIET,
-    )  # fmt: skip
+    )
     assert r.measurements == ["accuracy", "error_rate"]
     assert len(per_batch["accuracy"]) == r.total_batches
     # a round's accuracy is the example-weighted mean of its batches' accuracies
@@ -277,16 +328,24 @@ def test_round_and_batch_measurements_are_exact_and_complete():
 
 def test_default_measurements_are_loss_and_error_rate_for_classification_loss_for_regression():
     x, y = make_classification(50)
-    assert nettrain.train(make_net(), (x, y), "measurements", max_training_rounds=1,
-                          **QUIET) == ["loss", "error_rate"]  # fmt: skip
-    assert nettrain.train(nn.Linear(5, 1), (x, x[:, :1]), "measurements", max_training_rounds=1,
-                          **QUIET) == ["loss"]  # fmt: skip
+    assert nettrain.train(make_net(), (x, y), "measurements", max_training_rounds=1, **QUIET) == [
+        "loss",
+        "error_rate",
+    ]
+    assert nettrain.train(
+        nn.Linear(5, 1), (x, x[:, :1]), "measurements", max_training_rounds=1, **QUIET
+    ) == ["loss"]
 
 
 def test_print_reporter_shows_validation(capsys):
     x, y = make_classification(100)
-    nettrain.train(make_net(), (x, y), validation_set=0.2, max_training_rounds=40,
-                   training_progress_reporting=("print", {"interval": 1e-9}))  # fmt: skip
+    nettrain.train(
+        make_net(),
+        (x, y),
+        validation_set=0.2,
+        max_training_rounds=40,
+        training_progress_reporting=("print", {"interval": 1e-9}),
+    )
     lines = [line for line in capsys.readouterr().out.splitlines() if "val loss" in line]
     assert lines and "val error_rate" in lines[-1]
 

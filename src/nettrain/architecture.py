@@ -34,17 +34,26 @@ __all__ = ["build_module", "describe_module"]
 
 def _conv(m: Any) -> dict[str, Any]:
     return {
-        "in_channels": m.in_channels, "out_channels": m.out_channels,
-        "kernel_size": list(m.kernel_size), "stride": list(m.stride),
+        "in_channels": m.in_channels,
+        "out_channels": m.out_channels,
+        "kernel_size": list(m.kernel_size),
+        "stride": list(m.stride),
         "padding": m.padding if isinstance(m.padding, str) else list(m.padding),
-        "dilation": list(m.dilation), "groups": m.groups, "bias": m.bias is not None,
+        "dilation": list(m.dilation),
+        "groups": m.groups,
+        "bias": m.bias is not None,
         "padding_mode": m.padding_mode,
-    }  # fmt: skip
+    }
 
 
 def _norm(m: Any) -> dict[str, Any]:
-    return {"num_features": m.num_features, "eps": m.eps, "momentum": m.momentum,
-            "affine": m.affine, "track_running_stats": m.track_running_stats}  # fmt: skip
+    return {
+        "num_features": m.num_features,
+        "eps": m.eps,
+        "momentum": m.momentum,
+        "affine": m.affine,
+        "track_running_stats": m.track_running_stats,
+    }
 
 
 def _pool(m: Any) -> dict[str, Any]:
@@ -53,26 +62,48 @@ def _pool(m: Any) -> dict[str, Any]:
 
 # layer type -> the constructor arguments that rebuild it
 _LAYERS: dict[type[nn.Module], Callable[[Any], dict[str, Any]]] = {
-    nn.Linear: lambda m: {"in_features": m.in_features, "out_features": m.out_features,
-                          "bias": m.bias is not None},
-    nn.Conv1d: _conv, nn.Conv2d: _conv, nn.Conv3d: _conv,
-    nn.BatchNorm1d: _norm, nn.BatchNorm2d: _norm,
-    nn.LayerNorm: lambda m: {"normalized_shape": list(m.normalized_shape), "eps": m.eps,
-                             "elementwise_affine": m.elementwise_affine},
-    nn.Embedding: lambda m: {"num_embeddings": m.num_embeddings,
-                             "embedding_dim": m.embedding_dim, "padding_idx": m.padding_idx},
-    nn.MaxPool1d: _pool, nn.MaxPool2d: _pool, nn.AvgPool1d: _pool, nn.AvgPool2d: _pool,
+    nn.Linear: lambda m: {
+        "in_features": m.in_features,
+        "out_features": m.out_features,
+        "bias": m.bias is not None,
+    },
+    nn.Conv1d: _conv,
+    nn.Conv2d: _conv,
+    nn.Conv3d: _conv,
+    nn.BatchNorm1d: _norm,
+    nn.BatchNorm2d: _norm,
+    nn.LayerNorm: lambda m: {
+        "normalized_shape": list(m.normalized_shape),
+        "eps": m.eps,
+        "elementwise_affine": m.elementwise_affine,
+    },
+    nn.Embedding: lambda m: {
+        "num_embeddings": m.num_embeddings,
+        "embedding_dim": m.embedding_dim,
+        "padding_idx": m.padding_idx,
+    },
+    nn.MaxPool1d: _pool,
+    nn.MaxPool2d: _pool,
+    nn.AvgPool1d: _pool,
+    nn.AvgPool2d: _pool,
     nn.AdaptiveAvgPool1d: lambda m: {"output_size": m.output_size},
     nn.AdaptiveAvgPool2d: lambda m: {"output_size": m.output_size},
     nn.AdaptiveMaxPool2d: lambda m: {"output_size": m.output_size},
     nn.Flatten: lambda m: {"start_dim": m.start_dim, "end_dim": m.end_dim},
-    nn.Dropout: lambda m: {"p": m.p}, nn.Dropout2d: lambda m: {"p": m.p},
-    nn.Softmax: lambda m: {"dim": m.dim}, nn.LogSoftmax: lambda m: {"dim": m.dim},
+    nn.Dropout: lambda m: {"p": m.p},
+    nn.Dropout2d: lambda m: {"p": m.p},
+    nn.Softmax: lambda m: {"dim": m.dim},
+    nn.LogSoftmax: lambda m: {"dim": m.dim},
     nn.LeakyReLU: lambda m: {"negative_slope": m.negative_slope},
-    nn.ELU: lambda m: {"alpha": m.alpha}, nn.GELU: lambda m: {"approximate": m.approximate},
-    nn.ReLU: lambda m: {}, nn.Tanh: lambda m: {}, nn.Sigmoid: lambda m: {},
-    nn.SiLU: lambda m: {}, nn.Identity: lambda m: {}, nn.Softplus: lambda m: {},
-}  # fmt: skip
+    nn.ELU: lambda m: {"alpha": m.alpha},
+    nn.GELU: lambda m: {"approximate": m.approximate},
+    nn.ReLU: lambda m: {},
+    nn.Tanh: lambda m: {},
+    nn.Sigmoid: lambda m: {},
+    nn.SiLU: lambda m: {},
+    nn.Identity: lambda m: {},
+    nn.Softplus: lambda m: {},
+}
 _BY_NAME = {cls.__name__: cls for cls in _LAYERS}
 
 
@@ -105,8 +136,10 @@ def build_module(spec: dict[str, Any], module: nn.Module | None = None) -> nn.Mo
     if spec["type"] == "Sequential" and module is None:
         return nn.Sequential(*[build_module(layer) for layer in spec["layers"]])
     if spec["type"] in _BY_NAME and module is None:
-        args = {k: tuple(v) if isinstance(v, list) and k != "normalized_shape" else v
-                for k, v in spec["args"].items()}  # fmt: skip
+        args = {
+            k: tuple(v) if isinstance(v, list) and k != "normalized_shape" else v
+            for k, v in spec["args"].items()
+        }
         return _BY_NAME[spec["type"]](**args)
     if module is not None:
         return module

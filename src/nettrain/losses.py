@@ -45,13 +45,20 @@ __all__ = ["LOSS_NAMES", "LossPlan", "LossTerm", "TrainingNet", "resolve_loss"]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 _ALIASES = {
-    "cross_entropy": "cross_entropy", "crossentropy": "cross_entropy", "ce": "cross_entropy",
-    "binary_cross_entropy": "binary_cross_entropy", "bce": "binary_cross_entropy",
-    "mean_squared": "mean_squared", "mean_squared_error": "mean_squared", "mse": "mean_squared",
-    "mean_absolute": "mean_absolute", "mean_absolute_error": "mean_absolute",
-    "mae": "mean_absolute", "l1": "mean_absolute",
+    "cross_entropy": "cross_entropy",
+    "crossentropy": "cross_entropy",
+    "ce": "cross_entropy",
+    "binary_cross_entropy": "binary_cross_entropy",
+    "bce": "binary_cross_entropy",
+    "mean_squared": "mean_squared",
+    "mean_squared_error": "mean_squared",
+    "mse": "mean_squared",
+    "mean_absolute": "mean_absolute",
+    "mean_absolute_error": "mean_absolute",
+    "mae": "mean_absolute",
+    "l1": "mean_absolute",
     "huber": "huber",
-}  # fmt: skip
+}
 LOSS_NAMES = tuple(sorted(set(_ALIASES.values())))
 
 
@@ -267,14 +274,30 @@ def _class_term(
         )
     if isinstance(final, nn.LogSoftmax):
         return LossTerm(
-            port, target, name, 1.0, _nll, _nll_each, None, torch.int64, classes,
+            port,
+            target,
+            name,
+            1.0,
+            _nll,
+            _nll_each,
+            None,
+            torch.int64,
+            classes,
             scores="log_probabilities",
-        )  # fmt: skip
+        )
     if _is_probabilities(out):
         return LossTerm(
-            port, target, name, 1.0, _nll_of_probs, _nll_of_probs_each, None, torch.int64, classes,
+            port,
+            target,
+            name,
+            1.0,
+            _nll_of_probs,
+            _nll_of_probs_each,
+            None,
+            torch.int64,
+            classes,
             scores="probabilities",
-        )  # fmt: skip
+        )
     return LossTerm(port, target, name, 1.0, _ce_index, _ce_index_each, None, torch.int64, classes)
 
 
@@ -312,8 +335,11 @@ def _named_term(name: str, p: _PortSample) -> LossTerm:
     if name == "binary_cross_entropy":
         tap = LogitTap(final) if isinstance(final, nn.Sigmoid) else None
         return LossTerm(port, target, name, 1.0, _bce, _bce_each, tap, float_dtype)
-    table = {"mean_squared": (_mse, _mse_each), "mean_absolute": (_mae, _mae_each),
-             "huber": (_huber, _huber_each)}  # fmt: skip
+    table = {
+        "mean_squared": (_mse, _mse_each),
+        "mean_absolute": (_mae, _mae_each),
+        "huber": (_huber, _huber_each),
+    }
     fn, each = table[name]
     return LossTerm(port, target, name, 1.0, fn, each, None, float_dtype)
 
@@ -444,10 +470,14 @@ class LossPlan:
     def describe(self) -> dict[str, dict[str, object]]:
         """The chosen loss per output port, for the results (JSON-able)."""
         return {
-            t.output: {"loss": t.name, "target": t.target, "weight": t.weight,
-                       "computed_from": _computed_from(t)}
+            t.output: {
+                "loss": t.name,
+                "target": t.target,
+                "weight": t.weight,
+                "computed_from": _computed_from(t),
+            }
             for t in self.terms
-        }  # fmt: skip
+        }
 
     def close(self) -> None:
         for term in self.terms:

@@ -93,9 +93,11 @@ def _check_sub_options(options: Mapping[Any, object], argument: str, expected: s
     unknown = [k for k in options if k != "interval"]
     if unknown:
         raise NetTrainError(
-            argument, f"unknown sub-option {unknown[0]!r}", expected=expected,
+            argument,
+            f"unknown sub-option {unknown[0]!r}",
+            expected=expected,
             received=repr(unknown[0]),
-        )  # fmt: skip
+        )
 
 
 def parse_validation_interval(spec: object) -> tuple[object, Interval]:
@@ -118,18 +120,20 @@ class ProgressFunction:
         if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping):
             function = spec[0]
             _check_sub_options(
-                spec[1], "training_progress_function",
+                spec[1],
+                "training_progress_function",
                 '{"interval": "round" | "batch" | "2 rounds" | "30 s"}',
-            )  # fmt: skip
+            )
             raw = spec[1].get("interval", "round")
             raw = {"round": "1 rounds", "batch": "1 batches"}.get(raw, raw)
             interval = parse_interval(raw, argument="training_progress_function")
         if not callable(function):
             raise NetTrainError(
-                "training_progress_function", "is not callable",
+                "training_progress_function",
+                "is not callable",
                 expected="a function f(live_properties) or (f, {'interval': ...})",
                 received=describe(function),
-            )  # fmt: skip
+            )
         self.function = function
         self.every = interval
         self.wants_batches = interval.unit == "batches"
@@ -139,12 +143,15 @@ class ProgressFunction:
     def notify(self, event: str, live: dict[str, Any]) -> None:
         unit, amount = self.every.unit, self.every.amount
         due = (
-            (unit == "batches" and event == "batch_complete"
-             and live["absolute_batch"] % int(amount) == 0)
+            (
+                unit == "batches"
+                and event == "batch_complete"
+                and live["absolute_batch"] % int(amount) == 0
+            )
             or (unit == "rounds" and event == "round_complete" and live["round"] % int(amount) == 0)
             or (unit == "seconds" and event == "report")
             or event in TERMINAL_EVENTS
-        )  # fmt: skip
+        )
         if not due or (self.signal is not None and event not in TERMINAL_EVENTS):
             return
         answer = self.function({**live, "event": event})
@@ -198,8 +205,7 @@ class _BestTracker:
     def consider(self, values: Mapping[str, Any], state: TrainState) -> bool:
         if not self.better(values):
             return False
-        self.best = (float(values[self.key]),
-                     float(values[self.tie_key]) if self.tie_key else 0.0)  # fmt: skip
+        self.best = (float(values[self.key]), float(values[self.tie_key]) if self.tie_key else 0.0)
         weights = self.net.state_dict()
         if state.best_weights is None:
             state.best_weights = {k: v.detach().clone() for k, v in weights.items()}
@@ -263,8 +269,9 @@ class Monitor:
                     "training_stopping_criterion without a validation_set is checked on the "
                     "training round measurements, which keep improving as the net overfits; "
                     "give a validation_set to stop on unseen data",
-                    NetTrainWarning, stacklevel=4,
-                )  # fmt: skip
+                    NetTrainWarning,
+                    stacklevel=4,
+                )
         self.best: _BestTracker | None = None
         if validation is not None:
             if self.criterion is not None and self.criterion.key is not None:
@@ -283,8 +290,9 @@ class Monitor:
         """Whether the step must hand each batch's outputs to :meth:`observe`."""
         return self._training_measured or self.batch_stats is not None or self._ports is not None
 
-    def observe(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor],
-                loss: Tensor) -> None:  # fmt: skip
+    def observe(
+        self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor], loss: Tensor
+    ) -> None:
         if self._training_measured:
             self.observe_into(self.round_stats, outputs, batch, loss)
         if self._ports is not None:
@@ -312,10 +320,11 @@ class Monitor:
         measured = self.round_stats.result()
         self.round_stats.reset()
         values = {
-            m.key: state.round_losses[-1] if m.key == "loss" and self._loss_from_state
+            m.key: state.round_losses[-1]
+            if m.key == "loss" and self._loss_from_state
             else measured[m.key]
             for m in self.measured
-        }  # fmt: skip
+        }
         if self._ports is not None:
             values.update(self._ports.result())
         state.round_measurements.append(values)
@@ -361,16 +370,22 @@ class Monitor:
             values.update(ports.result())
         return values
 
-    def observe_into(self, stats: Accumulator, outputs: Mapping[str, Tensor],
-                     batch: Mapping[str, Tensor], loss: Tensor) -> None:  # fmt: skip
+    def observe_into(
+        self,
+        stats: Accumulator,
+        outputs: Mapping[str, Tensor],
+        batch: Mapping[str, Tensor],
+        loss: Tensor,
+    ) -> None:
         term = self.term
         if term.target is None:
             # only the loss is measured; the filler gives each batch its weight in examples
             filler = loss.detach().expand(next(iter(batch.values())).shape[0])
             stats.update(filler, filler, loss=loss.detach())
         else:
-            stats.update(term.prediction(outputs).detach(), term.target_of(batch),
-                         loss=loss.detach())  # fmt: skip
+            stats.update(
+                term.prediction(outputs).detach(), term.target_of(batch), loss=loss.detach()
+            )
 
     def validate(self, state: TrainState) -> str | None:
         """Validate now: record, keep the best weights, check the stopping criterion."""
@@ -396,8 +411,9 @@ class Monitor:
             round_measurements=state.round_measurements[-1] if state.round_measurements else {},
             validation_loss=state.validation_losses[-1] if state.validation_losses else None,
             validation_measurements=state.validation_measurements[-1]
-            if state.validation_measurements else None,
-        )  # fmt: skip
+            if state.validation_measurements
+            else None,
+        )
         return values
 
     def validate_at_end(self, state: TrainState) -> None:

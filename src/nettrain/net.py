@@ -88,18 +88,21 @@ class Net(nn.Module):
         device = next((p.device for p in self.module.parameters()), torch.device("cpu"))
         if encoder is None:
             tensor = values if isinstance(values, Tensor) else torch.as_tensor(values)
-            dtype = next((p.dtype for p in self.module.parameters() if p.is_floating_point()),
-                         torch.float32)  # fmt: skip
+            dtype = next(
+                (p.dtype for p in self.module.parameters() if p.is_floating_point()), torch.float32
+            )
             if tensor.is_floating_point():
                 tensor = tensor.to(dtype)
             return tensor.to(device)
         encoded = encoder.encode(list(values), argument="input")
         if encoded.skipped:
             raise NetTrainError(
-                "input", f"the {port!r} encoder could not read this value",
-                index=encoded.skipped[0], expected=encoder.describe(),
+                "input",
+                f"the {port!r} encoder could not read this value",
+                index=encoded.skipped[0],
+                expected=encoder.describe(),
                 received=describe(values[encoded.skipped[0]]),
-            )  # fmt: skip
+            )
         from .typed import batch_preparer
 
         return batch_preparer(encoder)(encoded.tensor.to(device))
@@ -128,14 +131,17 @@ class Net(nn.Module):
         columns = x if isinstance(x, Mapping) and set(x) == set(ports) else {ports[0]: x}
         if set(columns) != set(ports):
             raise NetTrainError(
-                "input", "the inputs do not match the net's input ports",
+                "input",
+                "the inputs do not match the net's input ports",
                 expected="ports " + ", ".join(map(repr, ports)),
                 received="ports " + ", ".join(map(repr, columns)),
-            )  # fmt: skip
+            )
         single = self._is_single(columns[ports[0]], ports[0])
         if single:
-            columns = {p: [v] if self.inputs.get(p) is not None else torch.as_tensor(v)[None]
-                       for p, v in columns.items()}  # fmt: skip
+            columns = {
+                p: [v] if self.inputs.get(p) is not None else torch.as_tensor(v)[None]
+                for p, v in columns.items()
+            }
         n = len(columns[ports[0]])
         answers: list[Any] = []
         was_training = self.module.training
@@ -161,10 +167,12 @@ class Net(nn.Module):
         return answers[0] if single else answers
 
     def extra_repr(self) -> str:
-        ins = ", ".join(f"{p}: {e.describe() if e is not None else 'tensor'}"
-                        for p, e in self.inputs.items())  # fmt: skip
-        outs = ", ".join(f"{p}: {d.describe() if d is not None else 'tensor'}"
-                         for p, d in self.outputs.items())  # fmt: skip
+        ins = ", ".join(
+            f"{p}: {e.describe() if e is not None else 'tensor'}" for p, e in self.inputs.items()
+        )
+        outs = ", ".join(
+            f"{p}: {d.describe() if d is not None else 'tensor'}" for p, d in self.outputs.items()
+        )
         return f"inputs=({ins}), outputs=({outs})"
 
     # ---- saving and loading ------------------------------------------------------------------
@@ -186,8 +194,9 @@ class Net(nn.Module):
         from safetensors.torch import save_file
 
         target = Path(path)
-        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in
-                   self.module.state_dict().items()}  # fmt: skip
+        tensors = {
+            k: v.detach().cpu().contiguous().clone() for k, v in self.module.state_dict().items()
+        }
         metadata = {"nettrain": json.dumps(self.config())}
         fd, temp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
         os.close(fd)
@@ -225,31 +234,44 @@ class Net(nn.Module):
             tensors = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as exc:
             raise NetTrainError(
-                "path", "is not a nettrain net file (safetensors)", expected="a file written "
-                "by Net.save", received=str(path), hint="nettrain never unpickles files",
-            ) from exc  # fmt: skip
+                "path",
+                "is not a nettrain net file (safetensors)",
+                expected="a file written by Net.save",
+                received=str(path),
+                hint="nettrain never unpickles files",
+            ) from exc
         if "nettrain" not in metadata:
             raise NetTrainError(
-                "path", "is a safetensors file without nettrain's description",
-                expected="a file written by Net.save", received=str(path),
-            )  # fmt: skip
+                "path",
+                "is a safetensors file without nettrain's description",
+                expected="a file written by Net.save",
+                received=str(path),
+            )
         config = json.loads(metadata["nettrain"])
         if config.get("format") != FORMAT:
-            raise NetTrainError("path", "unknown nettrain file format", expected=FORMAT,
-                                received=repr(config.get("format")))  # fmt: skip
+            raise NetTrainError(
+                "path",
+                "unknown nettrain file format",
+                expected=FORMAT,
+                received=repr(config.get("format")),
+            )
         built = build_module(config["architecture"], module)
         try:
             built.load_state_dict(tensors)
         except RuntimeError as exc:
             raise NetTrainError(
-                "module", "the weights in the file do not fit this module",
+                "module",
+                "the weights in the file do not fit this module",
                 expected=f"a module like {config['architecture'].get('repr', 'the saved one')}",
-                received=type(built).__name__, hint=str(exc).splitlines()[0],
-            ) from exc  # fmt: skip
-        inputs = {p: None if c is None else encoder_from_config(c)
-                  for p, c in config["inputs"].items()}  # fmt: skip
-        outputs = {p: None if c is None else decoder_from_config(c)
-                   for p, c in config["outputs"].items()}  # fmt: skip
+                received=type(built).__name__,
+                hint=str(exc).splitlines()[0],
+            ) from exc
+        inputs = {
+            p: None if c is None else encoder_from_config(c) for p, c in config["inputs"].items()
+        }
+        outputs = {
+            p: None if c is None else decoder_from_config(c) for p, c in config["outputs"].items()
+        }
         targets = {p: encoder_from_config(c) for p, c in config.get("targets", {}).items()}
         net = cls(built, inputs, outputs, config.get("example_shapes"), targets)
         net.eval()

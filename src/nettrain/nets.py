@@ -38,7 +38,6 @@ import importlib
 import inspect
 import json
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -106,28 +105,15 @@ _DEFAULTS = {
 }
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
 def _canonical(dataset: str) -> str:
-    """The canonical dataset name, accepting any spelling the datasets module accepts."""
-    if not isinstance(dataset, str):
-        raise NetTrainError("dataset", "must be a dataset name", expected="a string such as "
-                            "'FashionMNIST'", received=repr(dataset))  # fmt: skip
-    by_key = {_key(n): n for n in DATASET_SHAPES}
-    if _key(dataset) in by_key:
-        return by_key[_key(dataset)]
-    from . import datasets
+    """The canonical dataset name, in any spelling :func:`nettrain.datasets.canonical_name`
+    accepts (it raises, with close matches, for an unknown name)."""
+    from .datasets import canonical_name
 
-    # the registry knows more spellings ("Fashion-MNIST", ...); it may not be importable yet
-    canonical_name: Callable[[str], str] | None = getattr(datasets, "canonical_name", None)
-    if canonical_name is not None:
-        name = canonical_name(dataset)  # raises NetTrainError with close matches
-        if name in DATASET_SHAPES:
-            return str(name)
-    raise NetTrainError("dataset", f"unknown dataset {dataset!r}; "
-                        + did_you_mean(dataset, DATASET_SHAPES))  # fmt: skip
+    name = canonical_name(dataset)
+    if name not in DATASET_SHAPES:  # pragma: no cover - a dataset added without a shape here
+        raise NetTrainError("dataset", f"no built-in net knows the shape of {name!r}")
+    return name
 
 
 def dataset_shape(dataset: str) -> DatasetShape:
@@ -316,11 +302,13 @@ def _image(build: Callable[[int, int, int], nn.Module]) -> _Factory:
 def _text(shape: DatasetShape, vocabulary: int | None) -> nn.Module:
     if vocabulary is None or not isinstance(vocabulary, int) or vocabulary < 3:
         raise NetTrainError(
-            "vocabulary", "the text net needs the number of token ids",
-            expected="an int >= 3: len(tokens_encoder.vocabulary) + 2", received=repr(vocabulary),
+            "vocabulary",
+            "the text net needs the number of token ids",
+            expected="an int >= 3: len(tokens_encoder.vocabulary) + 2",
+            received=repr(vocabulary),
             hint="fit nettrain.coders.encoder('tokens') on the training texts and pass "
             "vocabulary=len(encoder.vocabulary) + 2",
-        )  # fmt: skip
+        )
     return text_cnn(vocabulary, shape.classes)
 
 
@@ -345,17 +333,26 @@ def _from_function(
             target = getattr(target, part)
     except (ImportError, AttributeError) as exc:
         raise NetTrainError(
-            "net", f"cannot import {spec!r} ({type(exc).__name__}: {exc})",
+            "net",
+            f"cannot import {spec!r} ({type(exc).__name__}: {exc})",
             expected="'module:function' naming a function importable from the current folder or "
-            "the Python path", received=repr(spec),
-        ) from exc  # fmt: skip
+            "the Python path",
+            received=repr(spec),
+        ) from exc
     if not callable(target):
-        raise NetTrainError("net", f"{spec!r} is not callable", expected="a function that "
-                            "returns an nn.Module", received=type(target).__name__)  # fmt: skip
+        raise NetTrainError(
+            "net",
+            f"{spec!r} is not callable",
+            expected="a function that returns an nn.Module",
+            received=type(target).__name__,
+        )
     offered: dict[str, Any] = {
-        "dataset": dataset, "in_channels": shape.channels, "image_size": shape.size,
-        "classes": shape.classes, "vocabulary": vocabulary,
-    }  # fmt: skip
+        "dataset": dataset,
+        "in_channels": shape.channels,
+        "image_size": shape.size,
+        "classes": shape.classes,
+        "vocabulary": vocabulary,
+    }
     try:
         parameters = inspect.signature(target).parameters
     except (TypeError, ValueError):  # builtins and some C callables have no signature
@@ -364,8 +361,12 @@ def _from_function(
     kwargs = {k: v for k, v in offered.items() if takes_all or k in parameters}
     module = target(**kwargs)
     if not isinstance(module, nn.Module):
-        raise NetTrainError("net", f"{spec!r} did not return a torch module",
-                            expected="an nn.Module", received=type(module).__name__)  # fmt: skip
+        raise NetTrainError(
+            "net",
+            f"{spec!r} did not return a torch module",
+            expected="an nn.Module",
+            received=type(module).__name__,
+        )
     return module
 
 
@@ -389,21 +390,29 @@ def make(net_name: str, dataset: str, *, vocabulary: int | None = None) -> nn.Mo
     canonical = _canonical(dataset)
     shape = DATASET_SHAPES[canonical]
     if not isinstance(net_name, str):
-        raise NetTrainError("net", "must be a net name", expected="one of "
-                            + ", ".join(map(repr, NET_NAMES)), received=repr(net_name))  # fmt: skip
+        raise NetTrainError(
+            "net",
+            "must be a net name",
+            expected="one of " + ", ".join(map(repr, NET_NAMES)),
+            received=repr(net_name),
+        )
     if ":" in net_name:
         return _from_function(net_name, canonical, shape, vocabulary)
     name = net_name.lower().replace("_", "-")
     if name not in _NETS:
-        raise NetTrainError("net", f"unknown net {net_name!r}; " + did_you_mean(name, _NETS),
-                            hint="or give 'module:function' to build your own")  # fmt: skip
+        raise NetTrainError(
+            "net",
+            f"unknown net {net_name!r}; " + did_you_mean(name, _NETS),
+            hint="or give 'module:function' to build your own",
+        )
     kind, factory = _NETS[name]
     if kind != shape.kind:
         fitting = [n for n, (k, _) in _NETS.items() if k == shape.kind]
         raise NetTrainError(
-            "net", f"{name!r} takes {kind}, but {canonical} holds {shape.kind}s",
+            "net",
+            f"{name!r} takes {kind}, but {canonical} holds {shape.kind}s",
             expected="one of " + ", ".join(map(repr, fitting)),
-        )  # fmt: skip
+        )
     return factory(shape, vocabulary)
 
 
@@ -434,14 +443,20 @@ def rebuild(path: str | os.PathLike[str]) -> nn.Module | None:
     cls = architecture.get("class") if isinstance(architecture, dict) else None
     try:
         if cls == f"{__name__}:ResNetSmall":
-            return ResNetSmall(in_channels=shapes["stem.0.weight"][1],
-                               classes=shapes["head.2.weight"][0],
-                               width=shapes["stem.0.weight"][0])  # fmt: skip
+            return ResNetSmall(
+                in_channels=shapes["stem.0.weight"][1],
+                classes=shapes["head.2.weight"][0],
+                width=shapes["stem.0.weight"][0],
+            )
         if cls == f"{__name__}:TextCNN":
             vocabulary, embedding = shapes["embedding.weight"]
             filters = shapes["convolutions.0.weight"][0]
-            return TextCNN(vocabulary=vocabulary, classes=shapes["output.weight"][0],
-                           embedding=embedding, filters=filters)  # fmt: skip
+            return TextCNN(
+                vocabulary=vocabulary,
+                classes=shapes["output.weight"][0],
+                embedding=embedding,
+                filters=filters,
+            )
     except (KeyError, IndexError, ValueError):
         return None  # not the shapes this class writes: Net.load reports the mismatch
     return None

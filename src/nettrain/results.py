@@ -71,28 +71,36 @@ PROPERTIES: dict[str, str] = {
 }
 
 PLANNED_PROPERTIES = (
-    "checkpointing_files", "final_plots", "loss_plot",
-)  # fmt: skip
+    "checkpointing_files",
+    "final_plots",
+    "loss_plot",
+)
 
 
 def check_property_name(name: object) -> str:
     """Return ``name`` if it is a known property, else raise with close matches."""
     if not isinstance(name, str):
         raise NetTrainError(
-            "prop", "a property must be named by a string", expected="a property name",
+            "prop",
+            "a property must be named by a string",
+            expected="a property name",
             received=describe(name),
-        )  # fmt: skip
+        )
     if name in PROPERTIES:
         return name
     if name in PLANNED_PROPERTIES:
         raise NetTrainError(
-            "prop", f"the property {name!r} is not available in this version of nettrain",
-            received=repr(name), hint="it comes with validation, plots or checkpoints (SPEC S1.5)",
-        )  # fmt: skip
+            "prop",
+            f"the property {name!r} is not available in this version of nettrain",
+            received=repr(name),
+            hint="it comes with validation, plots or checkpoints (SPEC S1.5)",
+        )
     raise NetTrainError(
-        "prop", f"unknown property {name!r}", received=repr(name),
+        "prop",
+        f"unknown property {name!r}",
+        received=repr(name),
         hint=did_you_mean(name, PROPERTIES),
-    )  # fmt: skip
+    )
 
 
 class TrainResult:
@@ -139,12 +147,15 @@ class TrainResult:
             ("rounds", str(v.get("total_rounds"))),
             ("batches", f"{v.get('total_batches')} of {v.get('batch_size')} examples"),
             ("final round loss", f"{v.get('round_loss', math.nan):.6g}"),
-            ("time", f"{v.get('total_training_time', 0.0):.2f} s "
-                     f"({v.get('mean_examples_per_second', 0.0):,.0f} examples/s)"),
+            (
+                "time",
+                f"{v.get('total_training_time', 0.0):.2f} s "
+                f"({v.get('mean_examples_per_second', 0.0):,.0f} examples/s)",
+            ),
             ("method", str(v.get("optimization_method", {}).get("method"))),
             ("loss", ", ".join(f"{k}: {d['loss']}" for k, d in v.get("loss_function", {}).items())),
             ("device", str(v.get("target_device"))),
-        ]  # fmt: skip
+        ]
         return rows
 
     def __repr__(self) -> str:

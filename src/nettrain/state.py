@@ -36,12 +36,28 @@ REASONS = {
 }
 
 _PROGRESS_FIELDS = (
-    "seed", "batch_size", "max_rounds", "round", "batch_in_round", "absolute_batch",
-    "examples_processed", "time_spent", "batch_losses", "batch_sizes", "round_losses",
-    "round_positions", "reason", "round_measurements", "validation_losses",
-    "validation_measurements", "validation_positions", "validation_rounds", "best_round",
-    "best_position", "best_weights",
-)  # fmt: skip
+    "seed",
+    "batch_size",
+    "max_rounds",
+    "round",
+    "batch_in_round",
+    "absolute_batch",
+    "examples_processed",
+    "time_spent",
+    "batch_losses",
+    "batch_sizes",
+    "round_losses",
+    "round_positions",
+    "reason",
+    "round_measurements",
+    "validation_losses",
+    "validation_measurements",
+    "validation_positions",
+    "validation_rounds",
+    "best_round",
+    "best_position",
+    "best_weights",
+)
 
 
 @dataclass

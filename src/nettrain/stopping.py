@@ -46,21 +46,26 @@ class StoppingCriterion:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "criterion": self.key if self.function is None else getattr(
-                self.function, "__name__", "function"),
-            "direction": self.direction, "patience": self.patience,
+            "criterion": self.key
+            if self.function is None
+            else getattr(self.function, "__name__", "function"),
+            "direction": self.direction,
+            "patience": self.patience,
             "initial_patience": self.initial_patience,
-            "absolute_change": self.absolute_change, "relative_change": self.relative_change,
-        }  # fmt: skip
+            "absolute_change": self.absolute_change,
+            "relative_change": self.relative_change,
+        }
 
 
 def _count(spec: Mapping[str, Any], name: str) -> int:
     value = spec.get(name, 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise NetTrainError(
-            f"training_stopping_criterion[{name!r}]", "must be a whole number of checks >= 0",
-            expected="an int >= 0", received=describe(value),
-        )  # fmt: skip
+            f"training_stopping_criterion[{name!r}]",
+            "must be a whole number of checks >= 0",
+            expected="an int >= 0",
+            received=describe(value),
+        )
     return value
 
 
@@ -71,9 +76,11 @@ def _change(spec: Mapping[str, Any], name: str, upper: float) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < upper):
         bound = "a number >= 0" if upper == math.inf else "a fraction in [0, 1)"
         raise NetTrainError(
-            f"training_stopping_criterion[{name!r}]", "out of range", expected=bound,
+            f"training_stopping_criterion[{name!r}]",
+            "out of range",
+            expected=bound,
             received=describe(value),
-        )  # fmt: skip
+        )
     return float(value)
 
 
@@ -95,22 +102,26 @@ def parse_criterion(spec: object, *, directions: Mapping[str, str | None]) -> St
         unknown = [k for k in spec if k not in _KEYS]
         if unknown:
             raise NetTrainError(
-                "training_stopping_criterion", f"unknown sub-option {unknown[0]!r}",
-                expected=", ".join(_KEYS), received=repr(unknown[0]),
+                "training_stopping_criterion",
+                f"unknown sub-option {unknown[0]!r}",
+                expected=", ".join(_KEYS),
+                received=repr(unknown[0]),
                 hint=did_you_mean(str(unknown[0]), _KEYS),
-            )  # fmt: skip
+            )
         if "criterion" not in spec:
             raise NetTrainError(
-                "training_stopping_criterion", "the dict form needs a 'criterion'",
+                "training_stopping_criterion",
+                "the dict form needs a 'criterion'",
                 expected='{"criterion": "loss" or a measurement or a function, ...}',
                 received=repr(dict(spec)),
-            )  # fmt: skip
+            )
         sub, spec = spec, spec["criterion"]
     if "absolute_change" in sub and "relative_change" in sub:
         raise NetTrainError(
-            "training_stopping_criterion", "give absolute_change or relative_change, not both",
+            "training_stopping_criterion",
+            "give absolute_change or relative_change, not both",
             received="both",
-        )  # fmt: skip
+        )
     common = {
         "patience": _count(sub, "patience"),
         "initial_patience": _count(sub, "initial_patience"),
@@ -123,20 +134,23 @@ def parse_criterion(spec: object, *, directions: Mapping[str, str | None]) -> St
         spec = "loss"
     if not isinstance(spec, str) or spec not in directions:
         raise NetTrainError(
-            "training_stopping_criterion", f"unknown criterion {spec!r}",
+            "training_stopping_criterion",
+            f"unknown criterion {spec!r}",
             expected='"loss", a measured key (' + ", ".join(map(repr, directions)) + ") or a "
             "function",
             received=describe(spec),
             hint="add the measurement to training_progress_measurements, or "
             + (did_you_mean(spec, directions) if isinstance(spec, str) else "use a name"),
-        )  # fmt: skip
+        )
     direction = directions[spec]
     if direction is None:
         raise NetTrainError(
-            "training_stopping_criterion", f"{spec!r} is not a single number",
+            "training_stopping_criterion",
+            f"{spec!r} is not a single number",
             expected="a scalar measurement (use class_averaging 'macro' or 'micro' for "
-            "per-class measurements)", received=repr(spec),
-        )  # fmt: skip
+            "per-class measurements)",
+            received=repr(spec),
+        )
     return StoppingCriterion(spec, direction, None, **common)  # type: ignore[arg-type]
 
 

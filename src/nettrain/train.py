@@ -129,8 +129,11 @@ def _frozen(net: nn.Module, names: list[str]) -> Iterator[None]:
 def _float_dtype(net: nn.Module, options: Options) -> torch.dtype:
     if options.dtype is not None:
         return options.dtype
-    floats = [p.dtype for p in net.parameters() if p.is_floating_point() and not
-              torch.nn.parameter.is_lazy(p)]  # fmt: skip
+    floats = [
+        p.dtype
+        for p in net.parameters()
+        if p.is_floating_point() and not torch.nn.parameter.is_lazy(p)
+    ]
     return floats[0] if floats else torch.float32
 
 
@@ -150,12 +153,14 @@ def _check_class_targets(source: BatchSource, plan: LossPlan, argument: str = "d
         if bool(bad.any()):
             index = int(bad.nonzero()[0, 0])
             raise NetTrainError(
-                argument, f"target {term.target!r} holds a class index outside the net's classes",
-                index=index, expected=f"an int from 0 to {term.classes - 1} (the output port "
+                argument,
+                f"target {term.target!r} holds a class index outside the net's classes",
+                index=index,
+                expected=f"an int from 0 to {term.classes - 1} (the output port "
                 f"{term.output!r} has {term.classes} classes)",
                 received=repr(column[index].tolist()),
                 hint="check the labels, or give the net's last layer more outputs",
-            )  # fmt: skip
+            )
 
 
 def _convert_targets(source: BatchSource, plan: LossPlan) -> BatchSource:
@@ -239,17 +244,20 @@ def _validation(
     spec, interval = parse_validation_interval(opts.validation_set)
     if isinstance(spec, str) and spec == "auto":
         raise NetTrainError(
-            "validation_set", '"auto" means the test split of a named dataset',
-            expected="a named dataset as training data", received=f"a {source.form} form",
+            "validation_set",
+            '"auto" means the test split of a named dataset',
+            expected="a named dataset as training data",
+            received=f"a {source.form} form",
             hint="give validation data or a fraction such as 0.1",
-        )  # fmt: skip
+        )
     if isinstance(spec, float | int) and not isinstance(spec, bool):
         if not isinstance(source, InMemorySource):
             raise NetTrainError(
-                "validation_set", "a fraction can only be held out of data held in memory",
+                "validation_set",
+                "a fraction can only be held out of data held in memory",
                 expected="validation data in any form",
                 received=f"{spec!r} with a {source.form} stream",
-            )  # fmt: skip
+            )
         term = plan.terms[0]
         task = task_of(term)[0]
         stratify = term.target if task in ("classification", "binary") else None
@@ -257,16 +265,18 @@ def _validation(
         held_out = InMemorySource(out, source.seed)
         return InMemorySource(kept, source.seed), Validation(held_out, interval)
     spec = typed.encode_validation(spec, inputs)
-    other = normalize(spec, seed=opts.seed, float_dtype=_data_dtype(source),
-                      argument="validation_set")  # fmt: skip
+    other = normalize(
+        spec, seed=opts.seed, float_dtype=_data_dtype(source), argument="validation_set"
+    )
     if isinstance(other, InMemorySource):
         other = other.to(opts.device)
     if set(other.names) != set(source.names):
         raise NetTrainError(
-            "validation_set", "the validation data has other ports than the training data",
+            "validation_set",
+            "the validation data has other ports than the training data",
             expected="ports " + ", ".join(map(repr, source.names)),
             received="ports " + ", ".join(map(repr, other.names)),
-        )  # fmt: skip
+        )
     _check_class_targets(other, plan, argument="validation_set")
     return source, Validation(_convert_targets(other, plan), interval)
 
@@ -299,8 +309,15 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: T
     if opts.dtype is not None:
         net.to(opts.dtype)
     probe_forward(net, binding.inputs, sample, typed.encoders)
-    plan = resolve_loss(opts.loss_function, net, binding.inputs, binding.targets, sample,
-                        float_dtype=dtype, binary=typed.binary_targets())  # fmt: skip
+    plan = resolve_loss(
+        opts.loss_function,
+        net,
+        binding.inputs,
+        binding.targets,
+        sample,
+        float_dtype=dtype,
+        binary=typed.binary_targets(),
+    )
     _check_class_targets(source, plan)
     source = _convert_targets(source, plan)
     source, validation = _validation(opts, source, plan, typed, binding.inputs)
@@ -326,11 +343,21 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: T
     if needs_timing and per_round is not None:
         batch = _move(source.sample(batch_size), opts.device)
         seconds = time_steps(
-            net, binding.inputs,
-            lambda m: resolve_loss(opts.loss_function, m, binding.inputs, binding.targets, batch,
-                                   float_dtype=dtype, binary=typed.binary_targets()),
-            lambda m: make_updater(m, 1), batch, clock,
-        )  # fmt: skip
+            net,
+            binding.inputs,
+            lambda m: resolve_loss(
+                opts.loss_function,
+                m,
+                binding.inputs,
+                binding.targets,
+                batch,
+                float_dtype=dtype,
+                binary=typed.binary_targets(),
+            ),
+            lambda m: make_updater(m, 1),
+            batch,
+            clock,
+        )
         if time_goal is None:
             max_rounds = auto.choose_rounds(seconds_per_batch=seconds, batches_per_round=per_round)
             total_steps = max_rounds * per_round
@@ -344,9 +371,20 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: T
         total_steps = min(total_steps or math.inf, max_rounds * per_round)  # type: ignore[assignment]
     updater = make_updater(net, total_steps)
     return Session(
-        net, opts, source, binding, plan, dtype, batch_size, max_rounds, time_goal, updater,
-        validation, typed, rounds_time_target,
-    )  # fmt: skip
+        net,
+        opts,
+        source,
+        binding,
+        plan,
+        dtype,
+        batch_size,
+        max_rounds,
+        time_goal,
+        updater,
+        validation,
+        typed,
+        rounds_time_target,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -375,9 +413,11 @@ def _example_losses(session: Session) -> Tensor:
     source = session.source
     if not isinstance(source, InMemorySource):
         raise NetTrainError(
-            "prop", "example_losses needs data held in memory",
-            received=f"a {source.form} stream", hint="pass the data as tensors or pairs",
-        )  # fmt: skip
+            "prop",
+            "example_losses needs data held in memory",
+            received=f"a {source.form} stream",
+            hint="pass the data as tensors or pairs",
+        )
     net, plan, table = session.net, session.plan, source.table
     was_training = net.training
     net.eval()
@@ -395,9 +435,10 @@ def _permutations(session: Session, rounds: int) -> list[Tensor]:
     source = session.source
     if not isinstance(source, InMemorySource):
         raise NetTrainError(
-            "prop", "batch_permutation is only known for data held in memory",
+            "prop",
+            "batch_permutation is only known for data held in memory",
             received=f"a {source.form} stream",
-        )  # fmt: skip
+        )
     return [source.permutation(r).cpu() for r in range(1, rounds + 1)]
 
 
@@ -408,10 +449,12 @@ def _lists(entries: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 def _ask_by_name() -> Any:
     raise NetTrainError(
-        "prop", "batch_measurements_lists is recorded only when asked for by name",
+        "prop",
+        "batch_measurements_lists is recorded only when asked for by name",
         expected='prop=["all", "batch_measurements_lists"] or the name alone',
-        received='"all"', hint="name it: measuring every batch reads the device every batch",
-    )  # fmt: skip
+        received='"all"',
+        hint="name it: measuring every batch reads the device every batch",
+    )
 
 
 def _measurement_values(state: TrainState, session: Session, monitor: Monitor) -> dict[str, Any]:
@@ -575,9 +618,12 @@ def _train(
     request = Request.parse(prop)
     if not isinstance(net, nn.Module):
         raise NetTrainError(
-            "net", "is not a PyTorch module", expected="a torch.nn.Module",
-            received=describe(net), hint="pass an nn.Module, e.g. nn.Sequential(...)",
-        )  # fmt: skip
+            "net",
+            "is not a PyTorch module",
+            expected="a torch.nn.Module",
+            received=describe(net),
+            hint="pass an nn.Module, e.g. nn.Sequential(...)",
+        )
     given: dict[str, Any] = {}
     named: str | None = None
     from .named import dataset_name
@@ -618,11 +664,16 @@ def _run(session: Session, request: Request, clock: Clock) -> TrainResult:
     snapshot = _Snapshot(net)
     opts = session.options
     monitor = Monitor(
-        net=net, inputs=session.binding.inputs, plan=session.plan,
-        measurements=opts.measurements, validation=session.validation,
-        criterion=opts.stopping_criterion, batch_size=session.batch_size, device=opts.device,
+        net=net,
+        inputs=session.binding.inputs,
+        plan=session.plan,
+        measurements=opts.measurements,
+        validation=session.validation,
+        criterion=opts.stopping_criterion,
+        batch_size=session.batch_size,
+        device=opts.device,
         record_batches="batch_measurements_lists" in request.names,
-    )  # fmt: skip
+    )
     observers: list[Observer] = list(request.histories)
     function = ProgressFunction(opts.progress_function) if opts.progress_function else None
     if function is not None:
@@ -639,11 +690,18 @@ def _run(session: Session, request: Request, clock: Clock) -> TrainResult:
             return function.signal if function is not None else None
 
         plan = LoopPlan(
-            data=session.source, step=step, device=opts.device, time_goal=session.time_goal,
-            observers=observers, stop_reason=stop_reason, on_round_end=snapshot.take,
-            learning_rate=lambda: updater.learning_rate, monitor=monitor,
-            rounds_time_target=session.rounds_time_target, max_auto_rounds=auto.MAX_AUTO_ROUNDS,
-        )  # fmt: skip
+            data=session.source,
+            step=step,
+            device=opts.device,
+            time_goal=session.time_goal,
+            observers=observers,
+            stop_reason=stop_reason,
+            on_round_end=snapshot.take,
+            learning_rate=lambda: updater.learning_rate,
+            monitor=monitor,
+            rounds_time_target=session.rounds_time_target,
+            max_auto_rounds=auto.MAX_AUTO_ROUNDS,
+        )
         run(state, plan, clock)
     final_net: nn.Module = net
     if state.reason == "weights_diverged":
@@ -652,8 +710,7 @@ def _run(session: Session, request: Request, clock: Clock) -> TrainResult:
             net.load_state_dict(state.best_weights)
         else:
             snapshot.restore()
-        warnings.warn(_divergence_warning(state, snapshot, session), NetTrainWarning,
-                      stacklevel=4)  # fmt: skip
+        warnings.warn(_divergence_warning(state, snapshot, session), NetTrainWarning, stacklevel=4)
     elif session.validation is not None:
         monitor.validate_at_end(state)
         final_net = copy.deepcopy(net)

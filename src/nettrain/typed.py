@@ -103,22 +103,33 @@ class Typed:
                 f"read by their encoder and were skipped (indices {first}"
                 f"{' ...' if len(encoded.skipped) > 5 else ''}); see the "
                 "'skipped_training_data' property",
-                NetTrainWarning, stacklevel=4,
-            )  # fmt: skip
-        return cls(module, encoded.columns, form or encoded.form,
-                   {**encoders, **encoded.encoders}, encoded.skipped, encoded.examples,
-                   given)  # fmt: skip
+                NetTrainWarning,
+                stacklevel=4,
+            )
+        return cls(
+            module,
+            encoded.columns,
+            form or encoded.form,
+            {**encoders, **encoded.encoders},
+            encoded.skipped,
+            encoded.examples,
+            given,
+        )
 
     def encode_validation(self, data: Any, inputs: tuple[str, ...]) -> Any:
         """Validation data encoded with the training set's (fitted) encoders."""
-        encoded = encode_raw(data, inputs=inputs, given=self.encoders, argument="validation_set",
-                             fit=False)  # fmt: skip
+        encoded = encode_raw(
+            data, inputs=inputs, given=self.encoders, argument="validation_set", fit=False
+        )
         return data if encoded is None else encoded.columns
 
     def install(self, inputs: tuple[str, ...]) -> None:
         """Per-batch encoder work (images: scale and normalise) as a pre-hook on the module."""
-        steps = [(i, batch_preparer(self.encoders[p])) for i, p in enumerate(inputs)
-                 if p in self.encoders]  # fmt: skip
+        steps = [
+            (i, batch_preparer(self.encoders[p]))
+            for i, p in enumerate(inputs)
+            if p in self.encoders
+        ]
         if not steps:
             return
 
@@ -135,8 +146,9 @@ class Typed:
             hook.remove()
         self.hooks.clear()
 
-    def net(self, inputs: tuple[str, ...], plan: LossPlan,
-            sample: Mapping[str, Tensor]) -> Net | None:  # fmt: skip
+    def net(
+        self, inputs: tuple[str, ...], plan: LossPlan, sample: Mapping[str, Tensor]
+    ) -> Net | None:
         """The trained ``Net``, when the run used encoders or was given a ``Net``."""
         from .coders import decoder_for
 
@@ -150,8 +162,9 @@ class Typed:
             if encoder is not None and term.target is not None:
                 targets[term.target] = encoder
         shapes = {p: list(sample[p].shape[1:]) for p in inputs if p in sample}
-        net = Net(self.module, {p: self.encoders.get(p) for p in inputs}, outputs, shapes,
-                  targets=targets)  # fmt: skip
+        net = Net(
+            self.module, {p: self.encoders.get(p) for p in inputs}, outputs, shapes, targets=targets
+        )
         if self.given is not None:  # keep the object the user holds: update it in place
             self.given.inputs, self.given.outputs = net.inputs, net.outputs
             self.given.targets, self.given.example_shapes = net.targets, net.example_shapes
@@ -161,14 +174,19 @@ class Typed:
     def binary_targets(self) -> tuple[str, ...]:
         """Columns whose encoder made 0/1 floats (booleans, label sets): trained with BCE."""
         return tuple(
-            p for p, e in self.encoders.items()
+            p
+            for p, e in self.encoders.items()
             if e.kind == "boolean" or (e.kind == "class" and getattr(e, "multilabel", False))
-        )  # fmt: skip
+        )
 
     def describe(self) -> dict[str, str]:
         """Which encoder each port got (recorded in the results)."""
         return {p: e.describe() for p, e in self.encoders.items()}
 
     def skipped_report(self) -> dict[str, Any]:
-        return {"count": len(self.skipped), "indices": list(self.skipped),
-                "ports": dict(self.skipped), "examples": self.examples}  # fmt: skip
+        return {
+            "count": len(self.skipped),
+            "indices": list(self.skipped),
+            "ports": dict(self.skipped),
+            "examples": self.examples,
+        }

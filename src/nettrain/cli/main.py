@@ -62,13 +62,15 @@ def _demo(args: argparse.Namespace) -> int:
 
     x, y = spirals(args.examples // 2, seed=1)
     x_test, y_test = spirals(1000, seed=2)
-    net = nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(),
-                        nn.Linear(64, 2))  # fmt: skip
-    print(f"nettrain demo: classifying two spirals ({len(x)} training points, "
-          f"{len(x_test)} test points) with a 2-64-64-2 MLP; every choice automatic.")  # fmt: skip
+    net = nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 2))
+    print(
+        f"nettrain demo: classifying two spirals ({len(x)} training points, "
+        f"{len(x_test)} test points) with a 2-64-64-2 MLP; every choice automatic."
+    )
     reporting = None if args.quiet else "print"
-    result = train(net, (x, y), "all", time_goal=args.time_goal,
-                   training_progress_reporting=reporting)  # fmt: skip
+    result = train(
+        net, (x, y), "all", time_goal=args.time_goal, training_progress_reporting=reporting
+    )
     with torch.no_grad():
         accuracy = (net(x_test).argmax(1) == y_test).float().mean().item()
     print(result)
@@ -85,8 +87,12 @@ def _load_net(path: str) -> Any:
     from ..net import Net
 
     if not Path(path).is_file():
-        raise NetTrainError("NETFILE", "no such file", expected="a net written by "
-                            "'nettrain train' or Net.save", received=repr(path))  # fmt: skip
+        raise NetTrainError(
+            "NETFILE",
+            "no such file",
+            expected="a net written by 'nettrain train' or Net.save",
+            received=repr(path),
+        )
     return Net.load(path, module=nets.rebuild(path))
 
 
@@ -114,10 +120,11 @@ def _score(net: Any, split: Any) -> dict[str, Any]:
     known = truth >= 0
     if not bool(known.any()):
         raise NetTrainError(
-            "DATASET", "the net's classes are not this dataset's classes",
+            "DATASET",
+            "the net's classes are not this dataset's classes",
             expected="classes like " + ", ".join(map(repr, names[:5])),
             received="classes like " + ", ".join(map(repr, classes[:5])),
-        )  # fmt: skip
+        )
     picked = probabilities[known]
     target = truth[known]
     correct = (picked.argmax(1) == target).float()
@@ -234,8 +241,14 @@ def _train_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _summary(result: Any, dataset: str, net_label: str, parameters: int,
-             test: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _summary(
+    result: Any,
+    dataset: str,
+    net_label: str,
+    parameters: int,
+    test: dict[str, Any],
+    options: dict[str, Any],
+) -> dict[str, Any]:
     from .. import __version__
 
     def get(name: str) -> Any:
@@ -293,8 +306,11 @@ def _train(args: argparse.Namespace) -> int:
         validation = "the test split" if args.validation == "auto" else "none"
     else:
         validation = f"{args.validation:.0%} of the training split"
-    print(f"{PROG} train: {dataset} with {label} ({parameters:,} parameters); "
-          f"validation: {validation}.", flush=True)  # fmt: skip
+    print(
+        f"{PROG} train: {dataset} with {label} ({parameters:,} parameters); "
+        f"validation: {validation}.",
+        flush=True,
+    )
     if args.validation == "auto":
         options["validation_set"] = test
     started = time.perf_counter()
@@ -308,12 +324,16 @@ def _train(args: argparse.Namespace) -> int:
     summary = _summary(result, dataset, label, parameters, scores, _train_options(args))
     summary["wall_time_s"] = time.perf_counter() - started
     summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"trained {summary['rounds']} rounds in {summary['time_s']:.1f} s "
-          f"({summary['examples_per_second']:,.0f} examples/s), stopped by "
-          f"{summary['reason_training_stopped']}; final training loss "
-          f"{summary['final_training_loss']:.4g}")  # fmt: skip
-    print(f"test accuracy: {scores['accuracy']:.1%} ({scores['examples']:,} test examples, "
-          f"loss {scores['loss']:.4f})")  # fmt: skip
+    print(
+        f"trained {summary['rounds']} rounds in {summary['time_s']:.1f} s "
+        f"({summary['examples_per_second']:,.0f} examples/s), stopped by "
+        f"{summary['reason_training_stopped']}; final training loss "
+        f"{summary['final_training_loss']:.4g}"
+    )
+    print(
+        f"test accuracy: {scores['accuracy']:.1%} ({scores['examples']:,} test examples, "
+        f"loss {scores['loss']:.4f})"
+    )
     print(f"net written to {output}")
     print(f"summary written to {summary_path}")
     return 0
@@ -349,8 +369,10 @@ def _datasets(args: argparse.Namespace) -> int:
             print(entry["found"])
             return 0
         target = write_root(args.data_dir) / str(entry.get("folder", ""))
-        print(f"{name}: not on this machine (a download would go to {target}); "
-              f"run: {PROG} datasets download {name}")  # fmt: skip
+        print(
+            f"{name}: not on this machine (a download would go to {target}); "
+            f"run: {PROG} datasets download {name}"
+        )
         return 1
     rows = [("name", "kind", "where", "size")]
     for name, entry in entries.items():
@@ -380,8 +402,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     dataset = canonical_name(args.dataset)
     split = _load_split(args, dataset, args.split)
     scores = _score(net, split)
-    print(f"{dataset} {args.split}: accuracy {scores['accuracy']:.1%}, "
-          f"loss {scores['loss']:.4f} ({scores['examples']:,} examples)")  # fmt: skip
+    print(
+        f"{dataset} {args.split}: accuracy {scores['accuracy']:.1%}, "
+        f"loss {scores['loss']:.4f} ({scores['examples']:,} examples)"
+    )
     return 0
 
 
@@ -392,13 +416,19 @@ def _predict(args: argparse.Namespace) -> int:
     if kind == "image":
         missing = [p for p in args.inputs if not Path(p).is_file()]
         if missing:
-            raise NetTrainError("INPUTS", "this net reads images, and these are not files: "
-                                + ", ".join(map(repr, missing[:5])),
-                                expected="paths of image files (PNG, JPEG, ...)")  # fmt: skip
+            raise NetTrainError(
+                "INPUTS",
+                "this net reads images, and these are not files: "
+                + ", ".join(map(repr, missing[:5])),
+                expected="paths of image files (PNG, JPEG, ...)",
+            )
     elif kind not in ("tokens", "characters"):
-        raise NetTrainError("NETFILE", "this net has no image or text encoder, so it cannot read "
-                            "files or strings", expected="a net trained by 'nettrain train'",
-                            received=f"inputs {list(net.inputs)}")  # fmt: skip
+        raise NetTrainError(
+            "NETFILE",
+            "this net has no image or text encoder, so it cannot read files or strings",
+            expected="a net trained by 'nettrain train'",
+            received=f"inputs {list(net.inputs)}",
+        )
     probabilities, classes = _class_scores(net, args.inputs)
     for value, row in zip(args.inputs, probabilities, strict=True):
         best = int(row.argmax())
@@ -527,9 +557,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "demo": _demo, "train": _train, "datasets": _datasets, "evaluate": _evaluate,
+    "demo": _demo,
+    "train": _train,
+    "datasets": _datasets,
+    "evaluate": _evaluate,
     "predict": _predict,
-}  # fmt: skip
+}
 
 
 def main(argv: list[str] | None = None) -> int:

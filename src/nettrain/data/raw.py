@@ -65,8 +65,9 @@ def split_ports(data: Any) -> tuple[dict[str, Any], str] | None:
         first = data[0]
         if isinstance(first, Mapping):
             keys = list(first)
-            return {k: [row.get(k) if isinstance(row, Mapping) else None for row in data]
-                    for k in keys}, "port_rows"  # fmt: skip
+            return {
+                k: [row.get(k) if isinstance(row, Mapping) else None for row in data] for k in keys
+            }, "port_rows"
         if isinstance(first, tuple | list) and len(first) == 2:
             return {"input": [p[0] for p in data], "target": [p[1] for p in data]}, "pairs"
     return None
@@ -137,10 +138,11 @@ def encode_raw(
         if encoder is None:
             if not fit:
                 raise NetTrainError(
-                    argument, f"column {name!r} holds raw values the training data did not",
+                    argument,
+                    f"column {name!r} holds raw values the training data did not",
                     expected="the same kinds of values as the training data",
                     received=type(_first(values)).__name__,
-                )  # fmt: skip
+                )
             encoder = infer_encoder(values, role=roles[name], argument=argument)
             if encoder is None:
                 continue
@@ -154,9 +156,12 @@ def encode_raw(
     keep = [i for i in range(n) if i not in skipped]
     if not keep:
         raise NetTrainError(
-            argument, "no example could be read by its encoder", expected="readable values",
-            received=f"{len(skipped)} unreadable", hint="check the files or values",
-        )  # fmt: skip
+            argument,
+            "no example could be read by its encoder",
+            expected="readable values",
+            received=f"{len(skipped)} unreadable",
+            hint="check the files or values",
+        )
     out: dict[str, Any] = {}
     for name, value in encoded.items():
         if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], torch.Tensor):

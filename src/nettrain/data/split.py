@@ -58,9 +58,11 @@ def split_fraction(
         or not (0 < fraction < 1)
     ):
         raise NetTrainError(
-            "validation_set", "a fraction must lie strictly between 0 and 1",
-            expected="e.g. 0.1 for 10% of the training data", received=describe(fraction),
-        )  # fmt: skip
+            "validation_set",
+            "a fraction must lie strictly between 0 and 1",
+            expected="e.g. 0.1 for 10% of the training data",
+            received=describe(fraction),
+        )
     n = len(table)
     generator = torch.Generator().manual_seed(seed ^ _SPLIT_STREAM)
     device = table.device
@@ -78,9 +80,11 @@ def split_fraction(
         held = torch.randperm(n, generator=generator)[: max(1, round(fraction * n))]
     if len(held) >= n:
         raise NetTrainError(
-            "validation_set", f"holding out {fraction:g} of {n} examples leaves none to train on",
-            expected="a smaller fraction, or more data", received=repr(fraction),
-        )  # fmt: skip
+            "validation_set",
+            f"holding out {fraction:g} of {n} examples leaves none to train on",
+            expected="a smaller fraction, or more data",
+            received=repr(fraction),
+        )
     mask = torch.zeros(n, dtype=torch.bool)
     mask[held] = True
     keep_idx = (~mask).nonzero().flatten().to(device)

@@ -85,21 +85,36 @@ MEASUREMENT_NAMES: tuple[str, ...] = tuple(_TABLE)
 
 # Wolfram's synonyms (mission anchors §1.10) in snake_case, plus a few common abbreviations.
 _SYNONYMS = {
-    "positive_predictive_value": "precision", "ppv": "precision",
-    "sensitivity": "recall", "true_positive_rate": "recall", "tpr": "recall",
-    "hit_rate": "recall", "class_accuracy": "recall",
-    "true_negative_rate": "specificity", "tnr": "specificity", "selectivity": "specificity",
-    "f1": "f1_score", "f_measure": "f_score",
-    "fall_out": "false_positive_rate", "fallout": "false_positive_rate",
+    "positive_predictive_value": "precision",
+    "ppv": "precision",
+    "sensitivity": "recall",
+    "true_positive_rate": "recall",
+    "tpr": "recall",
+    "hit_rate": "recall",
+    "class_accuracy": "recall",
+    "true_negative_rate": "specificity",
+    "tnr": "specificity",
+    "selectivity": "specificity",
+    "f1": "f1_score",
+    "f_measure": "f_score",
+    "fall_out": "false_positive_rate",
+    "fallout": "false_positive_rate",
     "fpr": "false_positive_rate",
-    "miss_rate": "false_negative_rate", "fnr": "false_negative_rate",
-    "mcc": "matthews_correlation_coefficient", "kappa": "cohen_kappa",
-    "roc": "roc_curve", "auc": "area_under_roc_curve", "roc_auc": "area_under_roc_curve",
-    "r2": "r_squared", "coefficient_of_determination": "r_squared",
-    "mse": "mean_square", "mae": "mean_deviation",
+    "miss_rate": "false_negative_rate",
+    "fnr": "false_negative_rate",
+    "mcc": "matthews_correlation_coefficient",
+    "kappa": "cohen_kappa",
+    "roc": "roc_curve",
+    "auc": "area_under_roc_curve",
+    "roc_auc": "area_under_roc_curve",
+    "r2": "r_squared",
+    "coefficient_of_determination": "r_squared",
+    "mse": "mean_square",
+    "mae": "mean_deviation",
     "fvu": "fraction_variance_unexplained",
-    "iou": "intersection_over_union", "jaccard_index": "intersection_over_union",
-}  # fmt: skip
+    "iou": "intersection_over_union",
+    "jaccard_index": "intersection_over_union",
+}
 _PER_CLASS = frozenset(cls.CLASS_RATES) | {"area_under_roc_curve"}
 _DICT_KEYS = ("measurement", "key", "class_averaging", "beta", "k", "direction")
 _AVERAGING = (None, "macro", "micro")
@@ -508,9 +523,13 @@ def parse_measurements(
     single = (
         isinstance(spec, str | Mapping)
         or callable(spec)
-        or (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str)
-            and isinstance(spec[1], numbers.Number))
-    )  # fmt: skip
+        or (
+            isinstance(spec, tuple)
+            and len(spec) == 2
+            and isinstance(spec[0], str)
+            and isinstance(spec[1], numbers.Number)
+        )
+    )
     if single:
         items: Sequence[object] = [spec]
         where = [argument]

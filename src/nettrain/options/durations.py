@@ -18,13 +18,28 @@ from ..errors import NetTrainError
 __all__ = ["Interval", "parse_interval", "parse_seconds"]
 
 _SECONDS = {
-    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
-    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
-    "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
-}  # fmt: skip
+    "s": 1.0,
+    "sec": 1.0,
+    "secs": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "mins": 60.0,
+    "minute": 60.0,
+    "minutes": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hrs": 3600.0,
+    "hour": 3600.0,
+    "hours": 3600.0,
+}
 _COUNTS = {
-    "round": "rounds", "rounds": "rounds", "batch": "batches", "batches": "batches",
-}  # fmt: skip
+    "round": "rounds",
+    "rounds": "rounds",
+    "batch": "batches",
+    "batches": "batches",
+}
 _PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]+)\s*$")
 
 

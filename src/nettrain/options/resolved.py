@@ -32,12 +32,23 @@ from .durations import parse_seconds
 __all__ = ["KNOWN_OPTIONS", "PLANNED_OPTIONS", "Options", "resolve_options"]
 
 KNOWN_OPTIONS = (
-    "batch_size", "learning_rate", "learning_rate_multipliers", "loss_function",
-    "max_training_rounds", "method", "random_seeding", "target_device", "time_goal",
-    "training_progress_reporting", "working_precision", "validation_set",
-    "training_progress_measurements", "training_stopping_criterion",
-    "training_progress_function", "training_update_schedule",
-)  # fmt: skip
+    "batch_size",
+    "learning_rate",
+    "learning_rate_multipliers",
+    "loss_function",
+    "max_training_rounds",
+    "method",
+    "random_seeding",
+    "target_device",
+    "time_goal",
+    "training_progress_reporting",
+    "working_precision",
+    "validation_set",
+    "training_progress_measurements",
+    "training_stopping_criterion",
+    "training_progress_function",
+    "training_update_schedule",
+)
 
 # Options of SPEC S1.3 that later versions add; naming one says so instead of "unknown".
 PLANNED_OPTIONS = {
@@ -130,9 +141,11 @@ def resolve_options(options: Mapping[str, object]) -> Options:
             )
         if name not in KNOWN_OPTIONS:
             raise NetTrainError(
-                name, "unknown option", received=repr(name),
+                name,
+                "unknown option",
+                received=repr(name),
                 hint=did_you_mean(name, [*KNOWN_OPTIONS, *PLANNED_OPTIONS]),
-            )  # fmt: skip
+            )
     get = options.get
     time_goal = get("time_goal")
     precision = get("working_precision", "auto")

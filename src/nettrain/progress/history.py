@@ -22,10 +22,22 @@ from ..options.durations import parse_seconds
 __all__ = ["LIVE_PROPERTIES", "HistoryCollector"]
 
 LIVE_PROPERTIES = (
-    "absolute_batch", "batch", "batch_loss", "batches_per_round", "batches_per_second",
-    "examples_per_second", "examples_processed", "learning_rate", "max_rounds", "net",
-    "progress_fraction", "round", "round_loss", "time_elapsed", "time_remaining",
-)  # fmt: skip
+    "absolute_batch",
+    "batch",
+    "batch_loss",
+    "batches_per_round",
+    "batches_per_second",
+    "examples_per_second",
+    "examples_processed",
+    "learning_rate",
+    "max_rounds",
+    "net",
+    "progress_fraction",
+    "round",
+    "round_loss",
+    "time_elapsed",
+    "time_remaining",
+)
 _FORMS = ("list", "transposed_list")
 
 
@@ -48,34 +60,46 @@ class HistoryCollector:
         unknown = [k for k in spec if k not in ("property", "form", "interval")]
         if unknown:
             raise NetTrainError(
-                "prop", f"unknown key {unknown[0]!r} in a custom history",
-                expected='keys "property", "form", "interval"', received=repr(unknown[0]),
-            )  # fmt: skip
+                "prop",
+                f"unknown key {unknown[0]!r} in a custom history",
+                expected='keys "property", "form", "interval"',
+                received=repr(unknown[0]),
+            )
         if "property" not in spec:
             raise NetTrainError(
-                "prop", "a custom history needs a 'property'",
+                "prop",
+                "a custom history needs a 'property'",
                 expected='{"property": name or function, "form": "list", "interval": "batch"}',
                 received=repr(dict(spec)),
-            )  # fmt: skip
+            )
         prop = spec["property"]
         if isinstance(prop, str) and prop not in LIVE_PROPERTIES:
             raise NetTrainError(
-                "prop", f"{prop!r} is not a live property",
+                "prop",
+                f"{prop!r} is not a live property",
                 expected="one of " + ", ".join(LIVE_PROPERTIES) + ", or a function",
-                received=repr(prop), hint=did_you_mean(prop, LIVE_PROPERTIES),
-            )  # fmt: skip
+                received=repr(prop),
+                hint=did_you_mean(prop, LIVE_PROPERTIES),
+            )
         if not (isinstance(prop, str) or callable(prop)):
-            raise NetTrainError("prop", "a history's property must be a name or a function",
-                                received=describe(prop))  # fmt: skip
+            raise NetTrainError(
+                "prop", "a history's property must be a name or a function", received=describe(prop)
+            )
         form = spec.get("form", "list")
         if form == "plot":
             raise NetTrainError(
-                "prop", 'the "plot" form of a history is not available in this version',
-                expected='"list" or "transposed_list"', received='"plot"',
-            )  # fmt: skip
+                "prop",
+                'the "plot" form of a history is not available in this version',
+                expected='"list" or "transposed_list"',
+                received='"plot"',
+            )
         if form not in _FORMS:
-            raise NetTrainError("prop", "unknown history form", expected=" or ".join(
-                map(repr, _FORMS)), received=describe(form))  # fmt: skip
+            raise NetTrainError(
+                "prop",
+                "unknown history form",
+                expected=" or ".join(map(repr, _FORMS)),
+                received=describe(form),
+            )
         interval = spec.get("interval", "round")
         if interval not in ("batch", "round"):
             interval = parse_seconds(interval, argument="prop")

@@ -13,8 +13,13 @@ from ..errors import NetTrainError, describe
 
 __all__ = ["resolve_precision"]
 
-_NAMES = {"float32": torch.float32, "real32": torch.float32, "auto": torch.float32,
-          "float64": torch.float64, "real64": torch.float64}  # fmt: skip
+_NAMES = {
+    "float32": torch.float32,
+    "real32": torch.float32,
+    "auto": torch.float32,
+    "float64": torch.float64,
+    "real64": torch.float64,
+}
 
 
 def resolve_precision(spec: object) -> torch.dtype:
