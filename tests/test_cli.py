@@ -218,7 +218,7 @@ def test_datasets_lists_every_dataset_and_where_it_is(capsys) -> None:
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == {"MNIST", "FashionMNIST", "CIFAR-10", "CIFAR-100", "MovieReview", "Digits"}
     assert "embedded" in rows["Digits"] and "image" in rows["Digits"]
-    assert "not downloaded" in rows["CIFAR-100"]
+    assert "not on this machine" in rows["CIFAR-100"]
     assert "text" in rows["MovieReview"]
 
 

@@ -383,7 +383,7 @@ def _datasets(args: argparse.Namespace) -> int:
         if entry.get("embedded"):
             where = f"embedded ({entry['found']})" if entry.get("found") else "embedded"
         else:
-            where = str(entry["found"]) if entry.get("found") else "not downloaded"
+            where = str(entry["found"]) if entry.get("found") else "not on this machine"
         size = _size_text(entry.get("sizes")) if entry.get("found") else "-"
         rows.append((name, kind, where, size))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
