@@ -144,10 +144,11 @@ def test_train_a_users_net_from_module_function(capsys, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "ImageNet"], "unknown dataset 'ImageNet'"),
+        (["train", "ImageNet"], "DATASET: unknown dataset 'ImageNet'"),
         (["train", "Digits", "--net", "small-cn"], "did you mean 'small-cnn'"),
         (["train", "Digits", "--net", "text-cnn"], "'text-cnn' takes text"),
-        (["train", "Digits", "--time-goal", "soon", "--reporting", "none"], "time_goal"),
+        (["train", "Digits", "--time-goal", "soon", "--reporting", "none"], "--time-goal: could"),
+        (["train", "Digits", "--method", "adamx"], "--method: unknown method 'adamx'"),
         (["train", "CIFAR-10"], "NETTRAIN_OFFLINE"),
     ],
 )

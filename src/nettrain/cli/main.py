@@ -556,6 +556,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# train's option -> the flag that sets it, for error messages
+_FLAGS = {
+    "max_training_rounds": "--rounds",
+    "time_goal": "--time-goal",
+    "batch_size": "--batch-size",
+    "method": "--method",
+    "learning_rate": "--learning-rate",
+    "validation_set": "--validation",
+    "target_device": "--device",
+    "random_seeding": "--seed",
+    "net": "--net",
+    "name": "DATASET",
+}
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": _demo,
     "train": _train,
@@ -576,8 +590,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except NetTrainError as error:
-        # a problem nettrain can explain: one paragraph, no traceback, as argparse does
-        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+        # a problem nettrain can explain: one paragraph, no traceback, as argparse does; the
+        # option is named as the user typed it (--device, not target_device)
+        text = str(error)
+        flag = _FLAGS.get(error.argument) if args.command == "train" else None
+        if flag and text.startswith(error.argument):
+            text = flag + text[len(error.argument) :]
+        print(f"{PROG} {args.command}: error: {text}", file=sys.stderr)
         return 2
 
 
