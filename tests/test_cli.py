@@ -82,6 +82,32 @@ def test_train_writes_the_net_and_a_summary_and_prints_the_accuracy(capsys, tmp_
     assert net(image) in [str(d) for d in range(10)]
 
 
+def test_train_never_replaces_an_earlier_runs_files_unless_told(capsys, tmp_path) -> None:
+    assert main(["train", "Digits", *FAST]) == 0
+    first = (tmp_path / "Digits-mlp.safetensors").read_bytes()
+    first_summary = (tmp_path / "Digits-mlp.json").read_text()
+    assert main(["train", "Digits", *FAST, "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "net written to Digits-mlp-2.safetensors" in out
+    assert "summary written to Digits-mlp-2.json" in out
+    assert (tmp_path / "Digits-mlp.safetensors").read_bytes() == first  # untouched
+    assert (tmp_path / "Digits-mlp.json").read_text() == first_summary
+    assert (
+        json.loads((tmp_path / "Digits-mlp-2.json").read_text())["options"]["random_seeding"] == 5
+    )
+    # a path given with --output is the user's choice: it is replaced, and nothing else is left
+    assert (
+        main(["train", "Digits", *FAST, "--seed", "7", "--output", "Digits-mlp.safetensors"]) == 0
+    )
+    assert (tmp_path / "Digits-mlp.safetensors").read_bytes() != first
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
+        "Digits-mlp-2.json",
+        "Digits-mlp-2.safetensors",
+        "Digits-mlp.json",
+        "Digits-mlp.safetensors",
+    ]
+
+
 def test_train_takes_every_option(capsys, tmp_path) -> None:
     args = [
         "train",

@@ -224,6 +224,32 @@ def _build_net(net_name: str, training: Any) -> tuple[Any, str]:
     return net, _net_label(net_name)
 
 
+def _output_paths(given: str | None, stem: str) -> tuple[Path, Path]:
+    """The net file and the summary next to it (``Digits-mlp.safetensors``, ``Digits-mlp.json``).
+
+    A path given with ``--output`` is used as it is (the user chose to replace it). The default
+    name never replaces an earlier run's files: when taken, ``Digits-mlp-2`` and so on are used.
+    """
+
+    def pair(net: Path) -> tuple[Path, Path]:
+        summary = net.with_suffix(".json")
+        return net, summary if summary != net else Path(f"{net}.json")
+
+    if given is not None:
+        return pair(Path(given))
+    candidates = (Path(f"{stem}{'' if k == 1 else f'-{k}'}.safetensors") for k in range(1, 10**6))
+    return next(p for p in map(pair, candidates) if not (p[0].exists() or p[1].exists()))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so a crash leaves the old file or the
+    new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.part")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def _train_options(args: argparse.Namespace) -> dict[str, Any]:
     """The ``train`` options the user gave (the others stay automatic)."""
     given = {
@@ -297,11 +323,7 @@ def _train(args: argparse.Namespace) -> int:
     net, label = _build_net(net_name, training)
     module = net.module if isinstance(net, Net) else net
     parameters = nets.parameter_count(module)
-    output = Path(args.output or f"{dataset}-{label}.safetensors")
-    # the summary sits next to the net: Digits-mlp.safetensors -> Digits-mlp.json
-    summary_path = output.with_suffix(".json")
-    if summary_path == output:
-        summary_path = Path(f"{output}.json")
+    output, summary_path = _output_paths(args.output, f"{dataset}-{label}")
     if args.validation in ("auto", None):
         validation = "the test split" if args.validation == "auto" else "none"
     else:
@@ -323,7 +345,7 @@ def _train(args: argparse.Namespace) -> int:
     trained.save(output)
     summary = _summary(result, dataset, label, parameters, scores, _train_options(args))
     summary["wall_time_s"] = time.perf_counter() - started
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    _write_atomically(summary_path, json.dumps(summary, indent=2) + "\n")
     print(
         f"trained {summary['rounds']} rounds in {summary['time_s']:.1f} s "
         f"({summary['examples_per_second']:,.0f} examples/s), stopped by "
