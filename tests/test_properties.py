@@ -49,6 +49,7 @@ TYPES = {
     "round_loss_list": list,
     "round_positions": list,
     "target_device": str,
+    "cpu_threads": int,
     "total_batches": int,
     "total_rounds": int,
     "total_training_time": float,

@@ -47,6 +47,7 @@ PROPERTIES: dict[str, str] = {
     "round_loss_list": "list[float]: the mean loss of every round (a last partial round too)",
     "round_positions": "list[int]: the absolute batch at which each round_loss_list entry ended",
     "target_device": "str: the device trained on ('cpu', 'cuda:0')",
+    "cpu_threads": "int: intra-op CPU threads the steps ran on (timed per net: runtime.threads)",
     "total_batches": "int: batches trained",
     "total_rounds": "int: rounds started",
     "total_training_time": "float: seconds spent in the training loop",
@@ -154,7 +155,7 @@ class TrainResult:
             ),
             ("method", str(v.get("optimization_method", {}).get("method"))),
             ("loss", ", ".join(f"{k}: {d['loss']}" for k, d in v.get("loss_function", {}).items())),
-            ("device", str(v.get("target_device"))),
+            ("device", f"{v.get('target_device')} ({v.get('cpu_threads')} threads)"),
         ]
         return rows
 

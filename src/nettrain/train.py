@@ -49,6 +49,7 @@ from .results import PROPERTIES, TrainResult, check_property_name
 from .runtime.interrupt import InterruptGuard
 from .runtime.memory import available_bytes
 from .runtime.seed import seeded
+from .runtime.threads import choose_threads, intra_op_threads
 from .state import TrainState
 from .step import make_step
 from .typed import Typed
@@ -192,6 +193,21 @@ class Session:
     validation: Validation | None = None
     typed: Typed | None = None
     rounds_time_target: float | None = None  # automatic rounds: refitted to this many seconds
+    threads: int = 1  # intra-op CPU threads while training (runtime.threads)
+
+
+# Fewer planned steps than this are not worth timing thread counts for (it costs ~0.2 s).
+MIN_STEPS_TO_TUNE_THREADS = 500
+
+
+def _worth_tuning_threads(opts: Options, total_steps: int | None, time_goal: float | None) -> bool:
+    """Whether to time fewer CPU threads (runtime.threads): on the CPU, with more than one thread,
+    for a run long enough that a faster step repays the timing."""
+    if opts.device.type != "cpu" or torch.get_num_threads() < 2:
+        return False
+    if time_goal is not None and time_goal < 5:
+        return False
+    return total_steps is None or total_steps >= MIN_STEPS_TO_TUNE_THREADS
 
 
 def _choose_batch_size(
@@ -340,24 +356,34 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: T
             **schedule,
         )
 
-    if needs_timing and per_round is not None:
+    threads = torch.get_num_threads()
+    tune_threads = per_round is not None and _worth_tuning_threads(opts, total_steps, time_goal)
+    if (needs_timing and per_round is not None) or tune_threads:
         batch = _move(source.sample(batch_size), opts.device)
-        seconds = time_steps(
-            net,
-            binding.inputs,
-            lambda m: resolve_loss(
-                opts.loss_function,
-                m,
+
+        def time_step() -> float:
+            return time_steps(
+                net,
                 binding.inputs,
-                binding.targets,
+                lambda m: resolve_loss(
+                    opts.loss_function,
+                    m,
+                    binding.inputs,
+                    binding.targets,
+                    batch,
+                    float_dtype=dtype,
+                    binary=typed.binary_targets(),
+                ),
+                lambda m: make_updater(m, 1),
                 batch,
-                float_dtype=dtype,
-                binary=typed.binary_targets(),
-            ),
-            lambda m: make_updater(m, 1),
-            batch,
-            clock,
-        )
+                clock,
+            )
+
+        if tune_threads:
+            threads, seconds = choose_threads(time_step, threads)
+        else:
+            seconds = time_step()
+    if needs_timing and per_round is not None:
         if time_goal is None:
             max_rounds = auto.choose_rounds(seconds_per_batch=seconds, batches_per_round=per_round)
             total_steps = max_rounds * per_round
@@ -384,6 +410,7 @@ def _prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: T
         validation,
         typed,
         rounds_time_target,
+        threads,
     )
 
 
@@ -534,6 +561,7 @@ def _results(
         "target_device": str(opts.device)
         if opts.device.index is not None or opts.device.type == "cpu"
         else f"{opts.device.type}:0",
+        "cpu_threads": session.threads,
         "total_batches": state.absolute_batch,
         "total_rounds": state.round,
         "total_training_time": state.time_spent,
@@ -645,7 +673,8 @@ def _train(
         with seeded(opts.seed):
             session = _prepare(typed.module, typed.data, opts, clock, typed)
             try:
-                return request.answer(_run(session, request, clock))
+                with intra_op_threads(session.threads):
+                    return request.answer(_run(session, request, clock))
             finally:
                 session.plan.close()
     finally:
