@@ -293,6 +293,7 @@ def _summary(
         "batch_size": get("batch_size"),
         "time_s": get("total_training_time"),
         "examples_per_second": get("mean_examples_per_second"),
+        "cpu_threads": get("cpu_threads"),
         "reason_training_stopped": get("reason_training_stopped"),
         "final_training_loss": get("round_loss"),
         "final_validation_loss": get("validation_loss"),
