@@ -344,6 +344,7 @@ def _train(args: argparse.Namespace) -> int:
     scores = _score(trained, test)
     output.parent.mkdir(parents=True, exist_ok=True)
     trained.save(output)
+    # the options as given (validation "auto", not the loaded test split passed to train)
     summary = _summary(result, dataset, label, parameters, scores, _train_options(args))
     summary["wall_time_s"] = time.perf_counter() - started
     _write_atomically(summary_path, json.dumps(summary, indent=2) + "\n")
