@@ -103,9 +103,7 @@ class Net(nn.Module):
                 expected=encoder.describe(),
                 received=describe(values[encoded.skipped[0]]),
             )
-        from .typed import batch_preparer
-
-        return batch_preparer(encoder)(encoded.tensor.to(device))
+        return encoder.prepare(encoded.tensor.to(device))
 
     def _decode(self, port: str, output: Tensor, prop: Any, options: dict[str, Any]) -> list[Any]:
         decoder = self.outputs.get(port)

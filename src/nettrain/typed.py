@@ -3,9 +3,9 @@
 ``train`` calls :meth:`Typed.start` before anything else: a ``nettrain.Net`` is unwrapped to its
 module (its encoders are used as they are), raw columns of in-memory data are encoded
 (:func:`nettrain.data.raw.encode_raw`), and encoders with per-batch work (images: uint8 ->
-normalised floats) get a forward pre-hook on the module for the length of the run. After
-training, :meth:`Typed.net` wraps the module with its encoders and the decoders that match the
-targets' encoders.
+normalised floats; text: padding trimmed) get a forward pre-hook on the module for the length
+of the run. After training, :meth:`Typed.net` wraps the module with its encoders and the
+decoders that match the targets' encoders.
 
 Example:
     >>> import torch.nn as nn
@@ -30,30 +30,7 @@ from .losses import LossPlan
 from .net import Net
 from .ports import bind_inputs
 
-__all__ = ["Typed", "batch_preparer", "trim_padding"]
-
-TEXT_KINDS = ("tokens", "characters")
-
-
-def trim_padding(ids: Tensor) -> Tensor:
-    """Cut a batch of padded ids ``[n, L]`` to its longest member (padding id 0).
-
-    Text is stored padded to the longest example of the whole column; each batch is trimmed
-    to its own longest, at the price of one small read of the device per text batch.
-
-    >>> import torch
-    >>> trim_padding(torch.tensor([[5, 2, 0, 0], [3, 0, 0, 0]])).tolist()
-    [[5, 2], [3, 0]]
-    """
-    used = (ids != 0).any(0).nonzero()
-    return ids[:, : int(used.max()) + 1] if len(used) else ids[:, :1]
-
-
-def batch_preparer(encoder: Any) -> Any:
-    """The per-batch step for a port's encoder: text is trimmed, images are normalised."""
-    if encoder.kind in TEXT_KINDS:
-        return lambda x: encoder.prepare(trim_padding(x))
-    return encoder.prepare
+__all__ = ["Typed"]
 
 
 @dataclass
@@ -125,11 +102,7 @@ class Typed:
 
     def install(self, inputs: tuple[str, ...]) -> None:
         """Per-batch encoder work (images: scale and normalise) as a pre-hook on the module."""
-        steps = [
-            (i, batch_preparer(self.encoders[p]))
-            for i, p in enumerate(inputs)
-            if p in self.encoders
-        ]
+        steps = [(i, self.encoders[p].prepare) for i, p in enumerate(inputs) if p in self.encoders]
         if not steps:
             return
 

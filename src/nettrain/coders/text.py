@@ -30,11 +30,25 @@ import torch
 from ..errors import NetTrainError, describe
 from .base import Encoded, Encoder, as_column, numeric_passthrough, quote_list
 
-__all__ = ["PAD", "UNKNOWN", "CharactersEncoder", "TokensEncoder"]
+__all__ = ["PAD", "UNKNOWN", "CharactersEncoder", "TokensEncoder", "trim_padding"]
 
 PAD = 0
 UNKNOWN = 1
 _FIRST = 2  # where the learnt vocabulary starts
+
+
+def trim_padding(ids: torch.Tensor) -> torch.Tensor:
+    """Cut a batch of padded ids ``[n, L]`` to its longest member (padding id 0).
+
+    Text is stored padded to the longest example of the whole column; each batch is trimmed
+    to its own longest (the text encoders' per-batch :meth:`~Encoder.prepare`), at the price of
+    one small read of the device per text batch.
+
+    >>> trim_padding(torch.tensor([[5, 2, 0, 0], [3, 0, 0, 0]])).tolist()
+    [[5, 2], [3, 0]]
+    """
+    used = (ids != PAD).any(0).nonzero()
+    return ids[:, : int(used.max()) + 1] if len(used) else ids[:, :1]
 
 
 def _strings(values: Sequence[Any], argument: str, kind: str) -> list[str]:
@@ -148,6 +162,10 @@ class CharactersEncoder(Encoder):
     def encode(self, values: Sequence[Any], *, argument: str = "data") -> Encoded:
         return _encode_units(self, values, argument, list)
 
+    def prepare(self, batch: torch.Tensor) -> torch.Tensor:
+        """Trim the batch's padding to its longest string (:func:`trim_padding`)."""
+        return trim_padding(batch)
+
     def describe(self) -> str:
         return _describe_units(self, "Characters encoder: string -> codes", "characters")
 
@@ -220,6 +238,10 @@ class TokensEncoder(Encoder):
 
     def encode(self, values: Sequence[Any], *, argument: str = "data") -> Encoded:
         return _encode_units(self, values, argument, self.tokenize)
+
+    def prepare(self, batch: torch.Tensor) -> torch.Tensor:
+        """Trim the batch's padding to its longest text (:func:`trim_padding`)."""
+        return trim_padding(batch)
 
     def describe(self) -> str:
         return _describe_units(self, "Tokens encoder: string -> token ids", "tokens")
