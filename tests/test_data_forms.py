@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 from nettrain.data.batching import InMemorySource, round_permutation
-from nettrain.data.convert import needs_encoder, to_batch, to_tensor
+from nettrain.data.columns import to_batch
 from nettrain.data.forms import normalize, to_table
 from nettrain.data.streams import BatchIterableSource, DatasetSource, GeneratorSource
+from nettrain.data.values import needs_encoder, to_tensor
 from nettrain.errors import NetTrainError
 
 N, F = 37, 5

@@ -12,6 +12,7 @@ import nettrain
 from conftest import QUIET, make_classification, make_net, weights
 from nettrain.errors import NetTrainError
 from nettrain.options.parts import resolve_parts
+from nettrain.options.resolved import resolve_options
 from nettrain.train import _train
 
 X, Y = make_classification(64)
@@ -157,5 +158,55 @@ def test_learning_rate_schedule_reaches_the_end_of_the_plan():
         learning_rate=0.1,
         **OPTS,
     )
+    # linear: lr * (1 - b / T) before update b (0-based) of T; the last update is b = T - 1
+    assert r.total_batches == 12
     assert r.initial_learning_rate == pytest.approx(0.1)
-    assert r.final_learning_rate == pytest.approx(0.0, abs=1e-12)
+    assert r.final_learning_rate == pytest.approx(0.1 / 12, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("option", "what"),
+    [
+        ("training_progress_checkpointing", "saving checkpoints during training"),
+        ("performance_goal", "stopping when a measurement reaches a goal"),
+    ],
+)
+def test_planned_options_say_so_in_a_sentence(option, what):
+    with pytest.raises(NetTrainError) as info:
+        resolve_options({option: 1})
+    assert str(info.value) == (
+        f"{option}: {option} is not available in this version of nettrain; it is planned "
+        f"(SPEC S1.3: {what}); received {option}=int 1. Fix: remove {option} from the call."
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        ("auto", ("print", 2.0)),
+        ("AUTO", ("print", 2.0)),
+        ("print", ("print", 2.0)),
+        ("none", (None, 2.0)),
+        ("None", (None, 2.0)),
+        (None, (None, 2.0)),
+        (("print", {"interval": 5}), ("print", 5.0)),
+        (("auto", {"interval": "1 min"}), ("print", 60.0)),
+        (("none", {"interval": 5}), (None, 5.0)),
+        ((None, {"interval": "5 s"}), (None, 5.0)),
+    ],
+)
+def test_every_reporting_form_the_message_lists_is_accepted(value, want):
+    opts = resolve_options({"training_progress_reporting": value})
+    assert (opts.reporting, opts.report_interval) == want
+
+
+@pytest.mark.parametrize("value", ["panel", "bar", ("panel", {"interval": 5}), 3, ["print"]])
+def test_other_reporting_forms_are_refused_with_the_accepted_forms(value):
+    with pytest.raises(NetTrainError) as info:
+        resolve_options({"training_progress_reporting": value})
+    assert info.value.argument == "training_progress_reporting"
+    assert info.value.expected == (
+        '"auto" (the same as "print"), "print", "none" or None, or (form, {"interval": seconds '
+        'or a duration like "5 s"}) with one of those forms'
+    )
+    assert info.value.hint == "panels, progress bars and log files come in a later version"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import NetTrainError, describe, did_you_mean
+from .scalars import as_int, as_real
 
 __all__ = ["StoppingCriterion", "StoppingTracker", "improves", "parse_criterion"]
 
@@ -59,21 +60,23 @@ class StoppingCriterion:
 
 def _count(spec: Mapping[str, Any], name: str) -> int:
     value = spec.get(name, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    count = as_int(value)  # NumPy integers become ints; floats and bools are refused
+    if count is None or count < 0:
         raise NetTrainError(
             f"training_stopping_criterion[{name!r}]",
             "must be a whole number of checks >= 0",
             expected="an int >= 0",
             received=describe(value),
         )
-    return value
+    return count
 
 
 def _change(spec: Mapping[str, Any], name: str, upper: float) -> float | None:
     if name not in spec:
         return None
     value = spec[name]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < upper):
+    number = as_real(value)
+    if number is None or not (0 <= number < upper):
         bound = "a number >= 0" if upper == math.inf else "a fraction in [0, 1)"
         raise NetTrainError(
             f"training_stopping_criterion[{name!r}]",
@@ -81,7 +84,7 @@ def _change(spec: Mapping[str, Any], name: str, upper: float) -> float | None:
             expected=bound,
             received=describe(value),
         )
-    return float(value)
+    return number
 
 
 def parse_criterion(spec: object, *, directions: Mapping[str, str | None]) -> StoppingCriterion:

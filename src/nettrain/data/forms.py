@@ -21,9 +21,10 @@ any other iterable of batches, or an iterator           BatchIterableSource     
 ======================================================  ============================  ===========
 
 The rules that tell the forms apart (tuples versus lists, the data frame convenience, the value
-conversions) are in :mod:`nettrain.data.convert`. In short: a tuple of two is ``(xs, ys)``; a
-list is a sequence of examples unless it is a list of exactly two arrays or tensors. A list is
-never a stream of batches: to stream a list of batches, pass ``iter(batches)``.
+conversions) are in :mod:`nettrain.data.columns` and :mod:`nettrain.data.values`. In short: a
+tuple of two is ``(xs, ys)``; a list is a sequence of examples unless it is a list of exactly two
+arrays or tensors. A list is never a stream of batches: to stream a list of batches, pass
+``iter(batches)``.
 
 Example:
     >>> import torch
@@ -48,7 +49,8 @@ from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 from ..errors import NetTrainError, describe, did_you_mean
 from .batching import BatchSource, InMemorySource
-from .convert import ACCEPTED_FORMS, is_data_frame, to_columns
+from .columns import ACCEPTED_FORMS, to_columns
+from .frames import is_data_frame
 from .streams import BatchIterableSource, DatasetSource, GeneratorSource
 from .table import PortTable
 

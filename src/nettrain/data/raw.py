@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import NetTrainError
-from .convert import is_data_frame, needs_encoder, to_tensor
+from ..errors import NetTrainError, describe
+from .frames import is_data_frame
+from .values import needs_encoder, to_tensor
 
 __all__ = ["EncodedData", "encode_raw", "split_ports"]
 
@@ -73,12 +74,19 @@ def split_ports(data: Any) -> tuple[dict[str, Any], str] | None:
     return None
 
 
+_EMPTY = object()
+
+
 def _first(values: Any) -> Any:
+    """The column's first value; ``_EMPTY`` for an empty column or something that is not one
+    (a single number, None): the data boundary reports those in its own words."""
     if isinstance(values, np.ndarray) and values.dtype.kind != "O":
-        return values.flat[0] if values.size else None
+        return values.flat[0] if values.size else _EMPTY
+    if isinstance(values, str | bytes | Mapping) or not hasattr(values, "__iter__"):
+        return _EMPTY
     for value in values:
         return value
-    return None
+    return _EMPTY
 
 
 def _is_raw(values: Any, role: str) -> bool:
@@ -88,6 +96,8 @@ def _is_raw(values: Any, role: str) -> bool:
     if isinstance(values, np.ndarray) and values.dtype.kind not in "OUS":
         return role == "target" and values.dtype == np.bool_
     first = _first(values)
+    if first is _EMPTY:
+        return False
     if role == "target" and isinstance(first, bool | np.bool_):
         return True  # the trained net then answers True / False
     if isinstance(first, set | frozenset):
@@ -141,7 +151,7 @@ def encode_raw(
                     argument,
                     f"column {name!r} holds raw values the training data did not",
                     expected="the same kinds of values as the training data",
-                    received=type(_first(values)).__name__,
+                    received=describe(_first(values)),
                 )
             encoder = infer_encoder(values, role=roles[name], argument=argument)
             if encoder is None:

@@ -21,6 +21,7 @@ import math
 import torch
 
 from ..errors import NetTrainError, describe
+from ..scalars import as_real
 from .table import PortTable
 
 __all__ = ["split_fraction"]
@@ -52,17 +53,15 @@ def split_fraction(
         NetTrainError: for a fraction outside (0, 1), or one that leaves no training example
             or no validation example.
     """
-    if (
-        isinstance(fraction, bool)
-        or not isinstance(fraction, float | int)
-        or not (0 < fraction < 1)
-    ):
+    value = as_real(fraction)
+    if value is None or not (0 < value < 1):
         raise NetTrainError(
             "validation_set",
             "a fraction must lie strictly between 0 and 1",
             expected="e.g. 0.1 for 10% of the training data",
             received=describe(fraction),
         )
+    fraction = value  # a Python float from here (NumPy scalars too)
     n = len(table)
     generator = torch.Generator().manual_seed(seed ^ _SPLIT_STREAM)
     device = table.device

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..errors import NetTrainError, describe, did_you_mean
+from ..scalars import as_int, as_real, is_bool
 from . import classification as cls
 from .regression import r_squared
 from .stats import RoundStats
@@ -222,7 +223,9 @@ def _auc(m: Measurement, s: RoundStats) -> MeasurementValue:
 
 
 def _ss_tot_res(s: RoundStats) -> float:
-    return r_squared(s.residual_square, s.target_m2) if s.positions else math.nan
+    if not s.positions:
+        return math.nan
+    return r_squared(s.residual_square, s.target_m2, s.positions, s.target_mean)
 
 
 def _custom(m: Measurement, s: RoundStats) -> MeasurementValue:
@@ -273,15 +276,15 @@ def _canonical(name: str, argument: str) -> str:
     return key
 
 
-def _check_k(k: object, name: str, task: str, num_classes: int | None, argument: str) -> int:
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or int(k) < 1:
+def _check_k(value: object, name: str, task: str, num_classes: int | None, argument: str) -> int:
+    k = as_int(value)  # NumPy integers become ints; floats and bools are refused
+    if k is None or k < 1:
         raise NetTrainError(
             argument,
             f"the sub-option 'k' (top-k) of {name!r} must be a positive integer",
             expected="an int >= 1",
-            received=describe(k),
+            received=describe(value),
         )
-    k = int(k)
     limit = 2 if task == "binary" else num_classes
     if task == "binary" and k != 1:
         raise NetTrainError(
@@ -298,20 +301,16 @@ def _check_k(k: object, name: str, task: str, num_classes: int | None, argument:
     return k
 
 
-def _check_beta(beta: object, argument: str) -> float:
-    if (
-        isinstance(beta, bool)
-        or not isinstance(beta, numbers.Real)
-        or not math.isfinite(float(beta))
-        or float(beta) <= 0
-    ):
+def _check_beta(value: object, argument: str) -> float:
+    beta = as_real(value)
+    if beta is None or not math.isfinite(beta) or beta <= 0:
         raise NetTrainError(
             argument,
             "the sub-option 'beta' of 'f_score' must be a positive finite number",
             expected="a number > 0 (1 = F1, 2 weighs recall more, 0.5 precision more)",
-            received=describe(beta),
+            received=describe(value),
         )
-    return float(beta)
+    return beta
 
 
 def _check_averaging(value: object, name: str, argument: str) -> str | None:
@@ -527,7 +526,8 @@ def parse_measurements(
             isinstance(spec, tuple)
             and len(spec) == 2
             and isinstance(spec[0], str)
-            and isinstance(spec[1], numbers.Number)
+            # ("accuracy", k): any number, and a bool too, so that _check_k refuses it by name
+            and (isinstance(spec[1], numbers.Number) or is_bool(spec[1]))
         )
     )
     if single:

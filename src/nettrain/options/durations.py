@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import NetTrainError
+from ..scalars import as_real, is_bool
 
 __all__ = ["Interval", "parse_interval", "parse_seconds"]
 
@@ -65,12 +66,30 @@ def _split(text: str, argument: str, expected: str) -> tuple[float, str]:
 
 
 def parse_seconds(value: object, *, argument: str) -> float:
-    """Read a time span given as seconds (int/float) or a string with a unit; return seconds."""
+    """Read a time span given as seconds or as a string with a unit; return seconds.
+
+    Args:
+        value: a number of seconds (a Python or NumPy int or float, not a bool), or a string
+            ``"<number> <unit>"`` with unit s/sec/second(s), m/min/minute(s) or h/hr/hour(s).
+        argument: the option's name, for error messages.
+
+    Returns:
+        The seconds, a positive finite Python float.
+
+    Raises:
+        NetTrainError: naming ``argument``, for a bool, another type, an unknown unit or a
+            value that is not positive and finite.
+
+    >>> import numpy as np
+    >>> parse_seconds(np.int64(30), argument="time_goal"), parse_seconds("2 h", argument="x")
+    (30.0, 7200.0)
+    """
     expected = 'a positive number of seconds or a string like "90 s", "5 min", "2 h"'
-    if isinstance(value, bool):
+    if is_bool(value):
         raise NetTrainError(argument, "is not a duration", expected=expected, received=repr(value))
-    if isinstance(value, int | float):
-        seconds = float(value)
+    number = as_real(value)
+    if number is not None:
+        seconds = number
     elif isinstance(value, str):
         amount, unit = _split(value, argument, expected)
         if unit not in _SECONDS:
@@ -92,15 +111,31 @@ def parse_seconds(value: object, *, argument: str) -> float:
 def parse_interval(value: object, *, argument: str) -> Interval:
     """Read an interval in rounds, batches or time: ``"2 rounds"``, ``"500 batches"``, ``"30 s"``.
 
-    A bare number means rounds.
+    Args:
+        value: a bare number of rounds (a Python or NumPy int or float, not a bool), or a
+            string with a unit: round(s), batch(es), or a time unit as in
+            :func:`parse_seconds`.
+        argument: the option's name, for error messages.
+
+    Returns:
+        The :class:`Interval`, its ``amount`` a Python float.
+
+    Raises:
+        NetTrainError: naming ``argument``, for a value of another type, an unknown unit or an
+            amount that is not positive.
+
+    >>> import numpy as np
+    >>> parse_interval(np.int32(2), argument="validation_set")
+    Interval(amount=2.0, unit='rounds')
     """
     expected = 'a number of rounds, or a string like "2 rounds", "500 batches", "30 s"'
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value <= 0:
+    amount = as_real(value)
+    if amount is not None:
+        if not amount > 0:  # also refuses NaN
             raise NetTrainError(
                 argument, "must be positive", expected=expected, received=repr(value)
             )
-        return Interval(float(value), "rounds")
+        return Interval(amount, "rounds")
     if not isinstance(value, str):
         raise NetTrainError(
             argument, "is not an interval", expected=expected, received=type(value).__name__

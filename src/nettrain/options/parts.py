@@ -15,6 +15,10 @@ A part is one of:
 - a ``range(m, n)`` or ``slice(m, n)``: top-level children m .. n-1;
 - a tuple of parts: any of them.
 
+NumPy integers are ints here (``np.int64(2)``, ``slice(np.int64(0), np.int64(2))``), and NumPy
+numbers are numbers: every value comes out a Python ``float``. Booleans are neither parts nor
+values.
+
 Example:
     >>> import torch.nn as nn
     >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
@@ -31,8 +35,9 @@ from collections.abc import Callable, Mapping, Sequence
 from torch import nn
 
 from ..errors import NetTrainError, describe
+from ..scalars import as_int, as_real, is_bool
 
-__all__ = ["resolve_parts"]
+__all__ = ["plain_part", "resolve_parts"]
 
 Part = str | int | range | slice | tuple
 
@@ -47,17 +52,18 @@ def _matcher(net: nn.Module, part: object, argument: str) -> Callable[[str], boo
     if isinstance(part, tuple):
         matchers = [_matcher(net, p, argument) for p in part]
         return lambda name: any(m(name) for m in matchers)
-    if isinstance(part, bool):
+    if is_bool(part):
         raise NetTrainError(argument, "a part cannot be a bool", received=repr(part))
-    if isinstance(part, int):
+    index = as_int(part)
+    if index is not None:
         try:
-            child = children[part]
+            child = children[index]
         except IndexError:
             raise NetTrainError(
                 argument,
-                f"part index {part} is out of range",
+                f"part index {index} is out of range",
                 expected=f"an index into the net's {len(children)} top-level children",
-                received=repr(part),
+                received=repr(index),
             ) from None
         return lambda name: name.startswith(child + ".")
     if isinstance(part, range | slice):
@@ -103,13 +109,31 @@ def _rules(spec: object, argument: str) -> list[tuple[object, object]]:
 
 
 def _check_value(value: object, argument: str, allow_negative: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    number = as_real(value)
+    if number is None:
         raise NetTrainError(argument, "values must be numbers", received=describe(value))
-    number = float(value)
     if not math.isfinite(number) or (number < 0 and not allow_negative):
         expected = "a finite number" if allow_negative else "a finite number >= 0"
         raise NetTrainError(argument, "value out of range", expected=expected, received=repr(value))
     return number
+
+
+def plain_part(part: object) -> object:
+    """``part`` with its NumPy integers made Python ints (inside tuples and slices too).
+
+    For recording a part as the user meant it (``2``, not ``np.int64(2)``) in descriptions and
+    results; anything that is not an integer is returned as it is.
+
+    >>> import numpy as np
+    >>> plain_part((np.int64(2), "*.bias")), plain_part(slice(np.int8(0), np.int8(2)))
+    ((2, '*.bias'), slice(0, 2, None))
+    """
+    if isinstance(part, tuple):
+        return tuple(plain_part(p) for p in part)
+    if isinstance(part, slice):
+        return slice(*(plain_part(p) for p in (part.start, part.stop, part.step)))
+    index = as_int(part)
+    return part if index is None else index
 
 
 def resolve_parts(
@@ -125,7 +149,8 @@ def resolve_parts(
 
     Args:
         net: the module whose ``named_parameters()`` are resolved.
-        spec: a number, a dict ``{part: value}`` or a list of ``(part, value)`` pairs.
+        spec: a number, a dict ``{part: value}`` or a list of ``(part, value)`` pairs (Python or
+            NumPy numbers; see the module docstring for the parts).
         default: the value for parameters no rule matches.
         argument: the option's name, for error messages.
         allow_negative: whether negative values are allowed (learning-rate multipliers).
@@ -138,7 +163,7 @@ def resolve_parts(
         NetTrainError: for a malformed spec, a bad value or a rule that matches nothing.
     """
     names = [name for name, _ in net.named_parameters()]
-    if isinstance(spec, int | float) and not isinstance(spec, bool):
+    if as_real(spec) is not None:
         value = _check_value(spec, argument, allow_negative)
         return dict.fromkeys(names, value)
     rules = [
@@ -158,11 +183,11 @@ def resolve_parts(
         if unused:
             raise NetTrainError(
                 argument,
-                f"part {unused[0]!r} matches no parameter of the net",
+                f"part {plain_part(unused[0])!r} matches no parameter of the net",
                 expected="a glob or module name among: "
                 + ", ".join(names[:8])
                 + (" ..." if len(names) > 8 else ""),
-                received=repr(unused[0]),
+                received=repr(plain_part(unused[0])),
                 hint="check the spelling; parameter names come from net.named_parameters()",
             )
     return result

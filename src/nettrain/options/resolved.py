@@ -27,6 +27,7 @@ from ..optim import MethodSpec, parse_method
 from ..runtime.device import resolve_device
 from ..runtime.precision import resolve_precision
 from ..runtime.seed import DEFAULT_SEED, resolve_seed
+from ..scalars import as_int
 from .durations import parse_seconds
 
 __all__ = ["KNOWN_OPTIONS", "PLANNED_OPTIONS", "Options", "resolve_options"]
@@ -51,13 +52,19 @@ KNOWN_OPTIONS = (
 )
 
 # Options of SPEC S1.3 that later versions add; naming one says so instead of "unknown".
+# Each value says what the option will do, for the error message.
 PLANNED_OPTIONS = {
-    "training_progress_checkpointing": "checkpointing",
-    "performance_goal": "performance goals",
+    "training_progress_checkpointing": "saving checkpoints during training",
+    "performance_goal": "stopping when a measurement reaches a goal",
 }
 
-REPORTING_FORMS = ("auto", "print", None)
+REPORTING_FORMS = ("auto", "print", None)  # "none" (any case) is read as None
 DEFAULT_PRINT_INTERVAL = 2.0
+# Every form _reporting accepts, and nothing else.
+REPORTING_EXPECTED = (
+    '"auto" (the same as "print"), "print", "none" or None, or (form, {"interval": seconds '
+    'or a duration like "5 s"}) with one of those forms'
+)
 
 
 @dataclass(frozen=True)
@@ -82,10 +89,16 @@ class Options:
     update_schedule: Any = None
 
 
+def _is_auto(value: object) -> bool:
+    # Not ``value in ("auto", None)``: that compares a NumPy value with a string.
+    return value is None or (isinstance(value, str) and value == "auto")
+
+
 def _positive_int(name: str, value: object, what: str) -> int | None:
-    if value in ("auto", None):
+    if _is_auto(value):
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    number = as_int(value)  # NumPy integers become ints here; floats and bools are refused
+    if number is None or number < 1:
         raise NetTrainError(
             name,
             f"must be a positive whole number of {what}",
@@ -93,7 +106,7 @@ def _positive_int(name: str, value: object, what: str) -> int | None:
             received=describe(value),
             hint='leave it out (or pass "auto") to let nettrain choose',
         )
-    return value
+    return number
 
 
 def _reporting(value: object) -> tuple[str | None, float]:
@@ -105,7 +118,7 @@ def _reporting(value: object) -> tuple[str | None, float]:
             raise NetTrainError(
                 "training_progress_reporting",
                 f"unknown sub-option {unknown[0]!r}",
-                expected='{"interval": seconds or "5 s"}',
+                expected='{"interval": seconds or a duration like "5 s"}',
                 received=repr(unknown[0]),
             )
         if "interval" in sub:
@@ -118,7 +131,7 @@ def _reporting(value: object) -> tuple[str | None, float]:
         raise NetTrainError(
             "training_progress_reporting",
             "unknown reporting form",
-            expected='"auto", "print", None, or ("print", {"interval": "5 s"})',
+            expected=REPORTING_EXPECTED,
             received=describe(value),
             hint="panels, progress bars and log files come in a later version",
         )
@@ -128,16 +141,30 @@ def _reporting(value: object) -> tuple[str | None, float]:
 def resolve_options(options: Mapping[str, object]) -> Options:
     """Check and freeze the keyword options given to ``train``.
 
+    Args:
+        options: ``{option name: value}`` as given to ``train`` (see SPEC S1.3). Numbers may be
+            Python or NumPy scalars (``batch_size=np.int64(8)``); they come out as Python
+            ``int``/``float``.
+
+    Returns:
+        The frozen :class:`Options`, ``None`` where the option is chosen automatically later.
+
     Raises:
         NetTrainError: for unknown or not-yet-available option names and bad values.
+
+    >>> import numpy as np
+    >>> opts = resolve_options({"batch_size": np.int64(8), "learning_rate": np.float32(0.5)})
+    >>> opts.batch_size, type(opts.batch_size).__name__, opts.method.learning_rate
+    (8, 'int', 0.5)
     """
     for name in options:
         if name in PLANNED_OPTIONS:
             raise NetTrainError(
                 name,
-                f"{PLANNED_OPTIONS[name]} are not available in this version of nettrain",
+                f"{name} is not available in this version of nettrain; it is planned "
+                f"(SPEC S1.3: {PLANNED_OPTIONS[name]})",
                 received=f"{name}={describe(options[name])}",
-                hint=f"remove {name}; it is planned (see SPEC S1.3)",
+                hint=f"remove {name} from the call",
             )
         if name not in KNOWN_OPTIONS:
             raise NetTrainError(
@@ -158,9 +185,7 @@ def resolve_options(options: Mapping[str, object]) -> Options:
         max_training_rounds=_positive_int(
             "max_training_rounds", get("max_training_rounds"), "rounds"
         ),
-        time_goal=None
-        if time_goal in (None, "auto")
-        else parse_seconds(time_goal, argument="time_goal"),
+        time_goal=None if _is_auto(time_goal) else parse_seconds(time_goal, argument="time_goal"),
         seed=resolve_seed(get("random_seeding", DEFAULT_SEED)),
         device=resolve_device(get("target_device", "auto")),
         dtype=None if precision == "auto" else resolve_precision(precision),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import NetTrainError, describe
+from ..scalars import as_int
 
 __all__ = ["resolve_device"]
 
@@ -42,6 +43,13 @@ def resolve_device(spec: object) -> torch.device:
     "auto" takes the first GPU when CUDA is available, else the CPU. ``("gpu", "all")`` (several
     GPUs) is reserved for distributed training and refused with a clear message for now.
 
+    Args:
+        spec: "auto", "cpu", "gpu", "cuda", "cuda:n", ``("gpu", n)`` with an int n (a NumPy
+            integer is read as an int), or a ``torch.device``.
+
+    Returns:
+        The device.
+
     Raises:
         NetTrainError: for an unknown form, or a GPU that is not there.
     """
@@ -58,9 +66,10 @@ def resolve_device(spec: object) -> torch.device:
         if key.startswith("cuda:") and key[5:].isdigit():
             return _gpu(int(key[5:]), spec)
     if isinstance(spec, tuple) and len(spec) == 2 and str(spec[0]).lower() == "gpu":
-        if isinstance(spec[1], int) and not isinstance(spec[1], bool):
-            return _gpu(spec[1], spec)
-        if spec[1] == "all":
+        index = as_int(spec[1])  # a NumPy integer is a GPU number too; a bool is not
+        if index is not None:
+            return _gpu(index, spec)
+        if isinstance(spec[1], str) and spec[1] == "all":
             raise NetTrainError(
                 "target_device",
                 'training on all GPUs at once ("gpu", "all") is not available in this version',

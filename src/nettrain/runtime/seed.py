@@ -23,22 +23,42 @@ from collections.abc import Iterator
 import torch
 
 from ..errors import NetTrainError, describe
+from ..scalars import as_int
 
 __all__ = ["resolve_seed", "seeded"]
 
 DEFAULT_SEED = 1234
+# torch.manual_seed takes at most 64 bits; a larger seed would fail there, deep in training.
+MAX_SEED = 2**64 - 1
 
 
 def resolve_seed(spec: object) -> int:
-    """``random_seeding``: an int, or "auto" for a fresh seed each call (recorded in results)."""
-    if spec == "auto" or spec is None:
+    """Read ``random_seeding``: the seed a run draws all its randomness from.
+
+    Args:
+        spec: an int from 0 to ``2**64 - 1`` (a NumPy integer is read as an int), or "auto"
+            (also None) for a fresh seed each call (recorded in the results, so the run can be
+            repeated).
+
+    Returns:
+        The seed, a Python int.
+
+    Raises:
+        NetTrainError: for a negative or too large number, a bool, a float or anything else.
+
+    >>> import numpy as np
+    >>> resolve_seed(np.int64(7)), type(resolve_seed(np.uint8(7))).__name__
+    (7, 'int')
+    """
+    if spec is None or (isinstance(spec, str) and spec == "auto"):
         return int.from_bytes(os.urandom(4), "little")
-    if isinstance(spec, int) and not isinstance(spec, bool) and spec >= 0:
-        return spec
+    seed = as_int(spec)
+    if seed is not None and 0 <= seed <= MAX_SEED:
+        return seed
     raise NetTrainError(
         "random_seeding",
         "cannot use this as a seed",
-        expected='a non-negative int, or "auto" for a fresh seed each call',
+        expected='a non-negative int below 2**64, or "auto" for a fresh seed each call',
         received=describe(spec),
     )
 
