@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from nettrain.errors import NetTrainError
-from nettrain.optim import MethodSpec, Updater, build_updater, parse_method
+from nettrain.optim import MethodSpec, ScheduledUpdater, Updater, build_updater, parse_method
 from nettrain.optim.methods import DEFAULT_LEARNING_RATES, METHOD_DEFAULTS
 
 TIGHT: dict[str, Any] = {"rtol": 1e-10, "atol": 1e-12}
@@ -482,6 +482,92 @@ def test_user_schedule_function() -> None:
     assert updater.describe()["learning_rate_schedule"] == "step_decay"
 
 
+# --- last_learning_rate: the rate the most recent update used -------------------------------
+
+
+def record_rates(optimizer: torch.optim.Optimizer) -> list[list[float]]:
+    """The param groups' rates as torch's optimizer sees them during each of its steps."""
+    seen: list[list[float]] = []
+
+    def hook(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        seen.append([float(group["lr"]) for group in opt.param_groups])
+
+    optimizer.register_step_pre_hook(hook)
+    return seen
+
+
+def linear_decay(batch: int, total: int) -> float:
+    # Clamped as the named schedules are: a step past the plan keeps the final value (0).
+    return 1 - min(batch, total) / total
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+@pytest.mark.parametrize("schedule", [linear_decay, "cosine", "one_cycle", None])
+def test_last_learning_rate_is_the_rate_the_last_step_used(name: str, schedule: object) -> None:
+    total, base = 5, 0.1
+    method: object = name if schedule is None else (name, {"learning_rate_schedule": schedule})
+    net = make_net()
+    updater = build_updater(
+        net, parse_method(method, base), multipliers={"*.bias": 0.5}, total_steps=total
+    )
+    seen = record_rates(updater.optimizer)
+    assert updater.last_learning_rate == base  # no update yet: the initial rate
+    for k in range(total + 2):  # two steps past the plan too
+        updater_trajectory_step(net, updater, k)
+        weights_rate, bias_rate = seen[k]
+        assert updater.last_learning_rate == weights_rate  # multiplier 1: exactly the group's
+        assert bias_rate == pytest.approx(0.5 * updater.last_learning_rate, rel=1e-15)
+    assert len(seen) == total + 2
+
+
+def test_last_learning_rate_after_the_plan_is_not_the_next_rate() -> None:
+    """The example of the bug report: the updates used 0.1 and 0.05; the next would use 0."""
+    net = make_net()
+    method = ("sgd", {"learning_rate_schedule": linear_decay})
+    updater = build_updater(net, parse_method(method, 0.1), total_steps=2)
+    seen = record_rates(updater.optimizer)
+    for k in range(2):
+        updater_trajectory_step(net, updater, k)
+    assert [rates[0] for rates in seen] == [0.1, 0.05]
+    assert updater.last_learning_rate == 0.05
+    assert updater.learning_rate == 0.0
+
+
+def test_last_learning_rate_survives_a_state_round_trip() -> None:
+    spec = parse_method(("adam", {"learning_rate_schedule": "linear"}), 0.01)
+    first = make_net()
+    updater = build_updater(first, spec, total_steps=4)
+    for k in range(3):
+        updater_trajectory_step(first, updater, k)
+    resumed = build_updater(copy.deepcopy(first), spec, total_steps=4)
+    assert resumed.last_learning_rate == 0.01
+    resumed.load_state_dict(copy.deepcopy(updater.state_dict()))
+    assert resumed.last_learning_rate == updater.last_learning_rate == 0.01 * (1 - 2 / 4)
+
+
+@pytest.mark.parametrize("schedule", [linear_decay, "cosine"])
+def test_scheduled_updater_last_learning_rate_is_the_active_groups_rate(schedule: object) -> None:
+    total, base = 6, 0.05
+    net = make_net()
+    method = ("adam", {"learning_rate_schedule": schedule})
+    updater = build_updater(
+        net, parse_method(method, base), total_steps=total, update_schedule=[0, (2, 2)]
+    )
+    assert isinstance(updater, ScheduledUpdater)
+    seen = [record_rates(member.optimizer) for member in updater.members]
+    used: list[float] = []
+    for k in range(total):
+        slot = updater.groups[updater.active_group].slot
+        before = len(seen[slot])
+        updater_trajectory_step(net, updater, k)
+        assert len(seen[slot]) == before + 1  # only the active group's optimizer stepped
+        used.append(seen[slot][-1][0])
+        assert updater.last_learning_rate == used[-1]
+    f = updater._schedule
+    assert f is not None
+    assert used == [base * f(k, total) for k in range(total)]
+
+
 def test_no_schedule_never_touches_the_rate() -> None:
     net = make_net()
     updater = build_updater(net, parse_method("sgd", 0.1))
@@ -738,3 +824,34 @@ def test_out_of_range_messages_say_expected_and_received() -> None:
         parse_method(("rmsprop", {"beta": 1.5}))
     assert info.value.expected == "a number in [0, 1)"
     assert info.value.received == "1.5"
+
+
+@pytest.mark.parametrize(
+    ("method", "rate", "argument"),
+    [
+        ("sgd", -0.1, "learning_rate"),
+        ("sgd", 0, "learning_rate"),
+        (("sgd", {"learning_rate": -1}), "auto", "method['learning_rate']"),
+    ],
+)
+def test_a_rate_of_zero_or_less_says_how_to_reverse_gradients(
+    method: object, rate: object, argument: str
+) -> None:
+    with pytest.raises(NetTrainError) as info:
+        parse_method(method, rate)
+    assert info.value.argument == argument
+    assert info.value.expected == "a finite number > 0 or 'auto'"
+    assert info.value.hint == (
+        "give a learning rate > 0 (or 'auto'); to reverse the gradient of some parameters, "
+        "keep the rate positive and give those parameters a negative learning_rate_multipliers "
+        'entry, e.g. learning_rate_multipliers={"critic": -1}'
+    )
+
+
+def test_a_non_finite_rate_has_no_hint_about_multipliers() -> None:
+    with pytest.raises(NetTrainError) as info:
+        parse_method("sgd", math.inf)
+    assert info.value.hint is None
+    assert str(info.value) == (
+        "learning_rate: value out of range; expected a finite number > 0 or 'auto', received inf."
+    )

@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from nettrain.errors import NetTrainError
+from nettrain.optim import build_updater
 from nettrain.schedules import (
     Cosine,
     Linear,
@@ -156,10 +159,14 @@ def test_user_function_is_wrapped_and_checked() -> None:
         (float("nan"), "received nan"),
         (-0.5, "received -0.5"),
         (float("inf"), "received inf"),
+        (1.5, "received 1.5"),
+        (1.0000001, "received 1.0000001"),
+        (np.float32(2.0), "received 2.0"),
         ("fast", "not a number"),
         (None, "not a number"),
         (torch.ones(3), "not one number"),
         (True, "not a number"),
+        (np.bool_(False), "not a number"),
     ],
 )
 def test_user_function_bad_return_raises(returned: object, fragment: str) -> None:
@@ -171,6 +178,124 @@ def test_user_function_bad_return_raises(returned: object, fragment: str) -> Non
     assert message.startswith("method['learning_rate_schedule']")
     assert fragment in message
     assert "batch 3 of 10" in message
+    assert info.value.expected == "a number from 0 to 1"
+
+
+ARG = "method['learning_rate_schedule']"
+FIX_RANGE = (
+    " Fix: make the function return values from 0 to 1; the rate used is "
+    "learning_rate * f(batch, total), so raise learning_rate for a larger rate."
+)
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        (
+            1.5,
+            f"{ARG}: the schedule returned a multiplier outside [0, 1] at batch 3 of 10; "
+            "expected a number from 0 to 1, received 1.5." + FIX_RANGE,
+        ),
+        (
+            -0.25,
+            f"{ARG}: the schedule returned a multiplier outside [0, 1] at batch 3 of 10; "
+            "expected a number from 0 to 1, received -0.25." + FIX_RANGE,
+        ),
+        (
+            float("inf"),
+            f"{ARG}: the schedule returned a multiplier outside [0, 1] at batch 3 of 10; "
+            "expected a number from 0 to 1, received inf." + FIX_RANGE,
+        ),
+        (
+            float("nan"),
+            f"{ARG}: the schedule returned NaN at batch 3 of 10; expected a number from 0 to 1, "
+            "received nan. Fix: check the function for a division by zero or a NaN input.",
+        ),
+        (
+            "fast",
+            f"{ARG}: the schedule returned something that is not a number at batch 3 of 10; "
+            "expected a number from 0 to 1, received str 'fast'.",
+        ),
+        (
+            torch.ones(3),
+            f"{ARG}: the schedule returned something that is not one number at batch 3 of 10; "
+            "expected a number from 0 to 1, received a float32 tensor of shape (3,).",
+        ),
+    ],
+)
+def test_user_function_bad_return_exact_messages(returned: object, message: str) -> None:
+    f = resolve_schedule(lambda b, n: returned, argument=ARG)
+    assert f is not None
+    with pytest.raises(NetTrainError) as info:
+        f(3, 10)
+    assert str(info.value) == message
+    assert info.value.argument == ARG
+
+
+@pytest.mark.parametrize(
+    "returned", [0, 1, 0.0, 1.0, np.float32(0.5), np.int64(1), np.float64(0.25), torch.tensor(0.5)]
+)
+def test_user_function_values_from_0_to_1_are_python_floats(returned: object) -> None:
+    f = resolve_schedule(lambda b, n: returned)
+    assert f is not None
+    value = f(0, 10)
+    assert type(value) is float
+    assert value == float(returned)  # type: ignore[arg-type]
+
+
+def _net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Linear(3, 1)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "batch"),
+    [
+        (lambda b, n: 2.0 - b / n, 0),  # starts above 1
+        (lambda b, n: (b + 2) / n, 9),  # ends above 1 at the last planned update
+        (lambda b, n: 1.0 if b < n - 1 else math.nan, 9),
+    ],
+)
+def test_build_updater_refuses_a_bad_schedule_before_any_update(schedule: Any, batch: int) -> None:
+    net = _net()
+    before = [p.detach().clone() for p in net.parameters()]
+    method = ("sgd", {"learning_rate_schedule": schedule})
+    with pytest.raises(NetTrainError) as info:
+        build_updater(net, method, total_steps=10)
+    assert info.value.argument == ARG
+    assert f"at batch {batch} of 10" in str(info.value)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+
+
+def test_build_updater_calls_a_user_schedule_at_the_first_and_last_update_only() -> None:
+    calls: list[tuple[int, int]] = []
+
+    def halve(batch: int, total: int) -> float:
+        calls.append((batch, total))
+        return 0.5
+
+    build_updater(_net(), ("sgd", {"learning_rate_schedule": halve}), total_steps=7)
+    assert calls == [(0, 7), (6, 7)]
+    calls.clear()
+    build_updater(_net(), ("sgd", {"learning_rate_schedule": halve}), total_steps=1)
+    assert calls == [(0, 1)]
+
+
+def test_a_schedule_bad_only_in_the_middle_is_refused_at_that_step_before_the_update() -> None:
+    net = _net()
+    method = ("sgd", {"learning_rate_schedule": lambda b, n: 3.0 if b == 2 else 1.0})
+    updater = build_updater(net, method, total_steps=5)
+    for _ in range(2):
+        updater.zero_grad()
+        net(torch.ones(2, 3)).sum().backward()
+        updater.step()
+    before = [p.detach().clone() for p in net.parameters()]
+    updater.zero_grad()
+    net(torch.ones(2, 3)).sum().backward()
+    with pytest.raises(NetTrainError, match=r"outside \[0, 1\] at batch 2 of 5"):
+        updater.step()
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    assert updater.step_count == 2
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from torch import nn
 import nettrain
 from nettrain.errors import NetTrainError
 from nettrain.optim import build_updater, parse_method
-from nettrain.optim.updater import ScheduledUpdater
+from nettrain.optim.scheduled import ScheduledUpdater
 
 SCHEDULE: list[Any] = ["0.*", ("2.*", 2)]
 # The entry (0: layer 0, 1: layer 2) that steps 0..5 update.

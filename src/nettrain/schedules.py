@@ -5,6 +5,14 @@ A schedule scales the method's learning rate during training, as NetTrain's
 of updates already done) of ``total`` planned updates, the learning rate of every parameter is
 ``learning_rate * multiplier * schedule(batch, total)``.
 
+A schedule's values are multipliers from 0 to 1 (SPEC S1.3: ``f(batch, total) -> [0, 1]``). The
+named schedules below stay in that interval by construction; a user's function is wrapped in
+:class:`UserSchedule`, which refuses any other value (above 1, below 0, NaN, not a number) with
+a :class:`~nettrain.errors.NetTrainError` naming the option, the batch and the total. The
+updater calls a user's function at batches 0 and ``total - 1`` when it is built
+(:func:`nettrain.optim.build_updater`), so a bad schedule is refused before any weight changes,
+and again at every update.
+
 Named schedules (``t`` = ``batch`` clamped to ``[0, T]``, ``T`` = ``total``, ``W`` = warm-up
 steps, see :func:`warmup_steps`):
 
@@ -49,6 +57,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from .errors import NetTrainError, describe, did_you_mean
+from .scalars import as_real, is_bool
 
 __all__ = [
     "Cosine",
@@ -236,10 +245,14 @@ class OneCycle(_Named):
 class UserSchedule:
     """A user's function ``f(batch, total) -> multiplier``, checked on every call.
 
-    The return value must be a real number that is finite and ``>= 0`` (NetTrain documents
-    ``[0, 1]``; values above 1 are allowed, for schedules that briefly raise the rate). Anything
-    else raises :class:`~nettrain.errors.NetTrainError` naming ``argument``, instead of letting a
-    NaN learning rate ruin the weights several steps later.
+    The return value must be a real number from 0 to 1 (NetTrain's rule: the schedule scales the
+    learning rate down, never up; for a larger rate raise ``learning_rate`` itself). A Python or
+    NumPy number, or a one-element tensor, is accepted and returned as a Python float. Anything
+    else (a value above 1 or below 0, NaN, infinity, a string, ``None``, a bool, a tensor of
+    several elements) raises :class:`~nettrain.errors.NetTrainError` naming ``argument``, the
+    batch and the total, instead of letting a bad learning rate ruin the weights several steps
+    later. :func:`~nettrain.optim.build_updater` also calls the function at batches 0 and
+    ``total - 1`` before training, so a bad schedule is usually refused before any update.
 
     >>> f = UserSchedule(lambda b, n: 1 - b / n, "learning_rate_schedule")
     >>> f(1, 4)
@@ -248,6 +261,14 @@ class UserSchedule:
     Traceback (most recent call last):
     ...
     nettrain.errors.NetTrainError: learning_rate_schedule: ... received str 'fast'.
+    >>> UserSchedule(lambda b, n: 2.0, "method['learning_rate_schedule']")(3, 10)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Traceback (most recent call last):
+    ...
+    nettrain.errors.NetTrainError: method['learning_rate_schedule']: the schedule returned a
+    multiplier outside [0, 1] at batch 3 of 10; expected a number from 0 to 1, received 2.0.
+    Fix: make the function return values from 0 to 1; the rate used is learning_rate * f(batch,
+    total), so raise learning_rate for a larger rate.
     """
 
     function: Callable[[int, int], Any]
@@ -263,36 +284,63 @@ class UserSchedule:
         return {"name": self.name}
 
     def __call__(self, batch: int, total: int) -> float:
+        """The function's value at ``batch`` of ``total``, checked to be a number in [0, 1].
+
+        A ``batch`` past the plan (a time goal that outlasts the estimated total) is clamped to
+        ``total``, as for the named schedules: the run keeps the plan's final multiplier rather
+        than asking the function about a batch it was not written for.
+
+        Raises:
+            NetTrainError: naming the argument, the batch and the total, for a value that is not
+                one real number from 0 to 1.
+        """
+        batch = min(batch, total)
         value = self.function(batch, total)
-        expected = "a finite number >= 0 (a learning-rate multiplier)"
-        if isinstance(value, bool | str) or not (
-            isinstance(value, numbers.Real) or hasattr(value, "__float__")
-        ):
+        where = f"at batch {batch} of {total}"
+        if is_bool(value) or isinstance(value, str | bytes) or not _has_float(value):
             raise NetTrainError(
                 self.argument,
-                f"the schedule returned something that is not a number at batch {batch} of {total}",
-                expected=expected,
+                f"the schedule returned something that is not a number {where}",
+                expected=_UNIT_EXPECTED,
                 received=describe(value),
             )
-        try:
-            number = float(value)
-        except (TypeError, ValueError, RuntimeError):  # e.g. a tensor with several elements
+        number = as_real(value)
+        if number is None:
+            try:  # a 0-d or one-element tensor or array is one number
+                number = float(value)
+            except (TypeError, ValueError, RuntimeError):  # e.g. a tensor with several elements
+                raise NetTrainError(
+                    self.argument,
+                    f"the schedule returned something that is not one number {where}",
+                    expected=_UNIT_EXPECTED,
+                    received=describe(value),
+                ) from None
+        if math.isnan(number):
             raise NetTrainError(
                 self.argument,
-                f"the schedule returned something that is not one number at batch {batch} of "
-                f"{total}",
-                expected=expected,
-                received=describe(value),
-            ) from None
-        if not math.isfinite(number) or number < 0:
+                f"the schedule returned NaN {where}",
+                expected=_UNIT_EXPECTED,
+                received="nan",
+                hint="check the function for a division by zero or a NaN input",
+            )
+        if not 0.0 <= number <= 1.0:
             raise NetTrainError(
                 self.argument,
-                f"the schedule returned an invalid multiplier at batch {batch} of {total}",
-                expected=expected,
+                f"the schedule returned a multiplier outside [0, 1] {where}",
+                expected=_UNIT_EXPECTED,
                 received=repr(number),
-                hint="make the function return values in [0, 1]",
+                hint="make the function return values from 0 to 1; the rate used is "
+                "learning_rate * f(batch, total), so raise learning_rate for a larger rate",
             )
         return number
+
+
+_UNIT_EXPECTED = "a number from 0 to 1"
+
+
+def _has_float(value: object) -> bool:
+    # Real numbers, and tensors or arrays that may hold exactly one (float() then decides).
+    return isinstance(value, numbers.Real) or hasattr(value, "__float__")
 
 
 _NAMED: dict[str, type[_Named]] = {
@@ -317,11 +365,11 @@ def _normalise(name: str) -> str:
 def _check_sub_value(key: str, value: object, argument: str) -> float:
     low, high, inclusive = _RANGES[key]
     where = f"{argument}['{key}']"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    number = as_real(value)
+    if number is None:
         raise NetTrainError(
             where, "must be a number", expected="a number", received=describe(value)
         )
-    number = float(value)
     too_low = number < low if inclusive else number <= low
     if not math.isfinite(number) or too_low or (high is not None and number > high):
         bound = ">=" if inclusive else ">"

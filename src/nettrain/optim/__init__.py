@@ -1,8 +1,9 @@
 """Optimizers for nettrain: the ``method`` option and the updater that applies it.
 
 - :func:`parse_method` reads ``method`` / ``learning_rate`` into a frozen :class:`MethodSpec`;
-- :func:`build_updater` binds a spec to a net (multipliers, L2, clipping, schedule) and returns
-  an :class:`Updater` whose ``step()`` the training loop calls.
+- :func:`build_updater` (:mod:`.builder`) binds a spec to a net (multipliers, L2, clipping,
+  schedule) and returns an :class:`Updater` (:mod:`.updater`) whose ``step()`` the training loop
+  calls, or, with ``update_schedule``, a :class:`ScheduledUpdater` (:mod:`.scheduled`).
 
 Example:
     >>> import torch
@@ -12,8 +13,10 @@ Example:
     (1.0, 'foreach')
 """
 
+from .builder import build_updater
 from .methods import MethodSpec, parse_method
+from .scheduled import ScheduledUpdater
 from .signum import Signum
-from .updater import Updater, build_updater
+from .updater import Updater
 
-__all__ = ["MethodSpec", "Signum", "Updater", "build_updater", "parse_method"]
+__all__ = ["MethodSpec", "ScheduledUpdater", "Signum", "Updater", "build_updater", "parse_method"]

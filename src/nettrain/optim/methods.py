@@ -35,7 +35,6 @@ Example:
 from __future__ import annotations
 
 import math
-import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,8 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import NetTrainError, describe, did_you_mean
+from ..options.parts import plain_part
+from ..scalars import as_int, as_real
 from ..schedules import resolve_schedule, schedule_name
 
 __all__ = ["DEFAULT_LEARNING_RATES", "METHODS", "METHOD_DEFAULTS", "MethodSpec", "parse_method"]
@@ -122,15 +123,15 @@ def _check_number(key: str, value: object, where: str) -> float | int:
     expected = ("an integer " if kind == "int" else "a number ") + _interval(
         low, high, low_in, high_in
     )
-    wanted: type = numbers.Integral if kind == "int" else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, wanted):
+    # NumPy scalars become Python numbers here; a float (even 2.0) is not an integer.
+    number: float | int | None = as_int(value) if kind == "int" else as_real(value)
+    if number is None:
         raise NetTrainError(where, "wrong type", expected=expected, received=describe(value))
-    number = float(value)  # type: ignore[arg-type]
     above = number >= low if low_in else number > low
     below = number <= high if high_in else number < high
     if not (math.isfinite(number) and above and below):
         raise NetTrainError(where, "value out of range", expected=expected, received=repr(value))
-    return int(number) if kind == "int" else number
+    return number
 
 
 def _check_line_search(value: object, where: str) -> str | None:
@@ -147,21 +148,30 @@ def _check_line_search(value: object, where: str) -> str | None:
 
 
 def _check_learning_rate(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    number = as_real(value)
+    if number is None:
         raise NetTrainError(
             where,
             "must be a number or 'auto'",
             expected="a finite number > 0 or 'auto'",
             received=describe(value),
         )
-    number = float(value)
     if not math.isfinite(number) or number <= 0:
+        hint = None
+        if number <= 0:
+            # The usual reason for a rate <= 0 is to ascend the loss for some parameters (a
+            # GAN's adversary); nettrain does that per parameter, never with the rate itself.
+            hint = (
+                "give a learning rate > 0 (or 'auto'); to reverse the gradient of some "
+                "parameters, keep the rate positive and give those parameters a negative "
+                'learning_rate_multipliers entry, e.g. learning_rate_multipliers={"critic": -1}'
+            )
         raise NetTrainError(
             where,
             "value out of range",
             expected="a finite number > 0 or 'auto'",
             received=repr(value),
-            hint="a negative multiplier in learning_rate_multipliers reverses gradients",
+            hint=hint,
         )
     return number
 
@@ -204,23 +214,22 @@ def _check_part_option(key: str, value: object, where: str) -> object:
     else:
         values = [value]
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        number = as_real(v)
+        if number is None:
             raise NetTrainError(
                 where, "values must be numbers", expected=expected, received=describe(v)
             )
-        number = float(v)
         if not math.isfinite(number) or number < 0 or (positive and number == 0):
             raise NetTrainError(where, "value out of range", expected=expected, received=repr(v))
-    if isinstance(value, numbers.Real):
-        return float(value)
-    return value
+    scalar = as_real(value)
+    return value if scalar is None else scalar
 
 
 def _jsonable_part_spec(value: object) -> object:
     if value is None or isinstance(value, int | float):
         return value
     rules: Any = value.items() if isinstance(value, Mapping) else value
-    return {(k if isinstance(k, str) else repr(k)): float(v) for k, v in rules}
+    return {(k if isinstance(k, str) else repr(plain_part(k))): float(v) for k, v in rules}
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ is a part, in the syntax of ``learning_rate_multipliers`` (a glob over parameter
 name, an int or range of top-level children, or a tuple of these for a union), optionally
 written ``(group, k)`` to hold the group for ``k`` consecutive steps.
 
-Reading a tuple: a 2-tuple whose last item is an int is ``(group, k)``, a hold count, never a
-union with child ``k``. For such a union put the int first (``(2, "0.*")``) or wrap it:
-``(("0.*", 2), 1)``.
+Reading a tuple: a 2-tuple whose last item is an int (a NumPy integer too; a bool is refused as
+a hold count) is ``(group, k)``, a hold count, never a union with child ``k``. For such a union
+put the int first (``(2, "0.*")``) or wrap it: ``(("0.*", 2), 1)``.
 
 Parameters that no group names are frozen. Each distinct group keeps its own optimizer state
 (Adam's moments, momentum) across its turns; an entry that selects exactly the same parameters
@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..errors import NetTrainError, describe
-from ..options.parts import resolve_parts
+from ..options.parts import plain_part, resolve_parts
+from ..scalars import as_int, is_bool
 
 __all__ = ["ScheduleGroup", "parse_update_schedule"]
 
@@ -50,7 +51,7 @@ class ScheduleGroup:
     """One entry of the schedule.
 
     Attributes:
-        part: the part spec as given (without the hold count).
+        part: the part spec as given (without the hold count; NumPy integers in it as ints).
         steps: how many consecutive steps the group is held for (k >= 1).
         names: the parameter names it selects, in the net's order.
         slot: which distinct group (and optimizer state) it is: entries selecting the same
@@ -69,18 +70,22 @@ class ScheduleGroup:
 
 
 def _split_hold(entry: object, index: int) -> tuple[object, int]:
-    """``(part, k)`` -> (part, k); anything else -> (entry, 1)."""
-    if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], int):
-        part, steps = entry
-        if isinstance(steps, bool) or steps < 1:
-            raise NetTrainError(
-                ARGUMENT,
-                f"group {index} is held for {steps!r} steps",
-                expected="a hold count k >= 1 in (group, k)",
-                received=repr(entry),
-            )
-        return part, steps
-    return entry, 1
+    """``(part, k)`` -> (part, k); anything else -> (entry, 1). NumPy ints count as ints."""
+    if not (isinstance(entry, tuple) and len(entry) == 2):
+        return plain_part(entry), 1
+    part, last = entry
+    steps = as_int(last)
+    # A bool in the last place was surely meant as a hold count, so it is refused as one.
+    if steps is None and not is_bool(last):
+        return plain_part(entry), 1  # a union of two parts
+    if steps is None or steps < 1:
+        raise NetTrainError(
+            ARGUMENT,
+            f"group {index} is held for {last!r} steps",
+            expected="a hold count k >= 1 in (group, k)",
+            received=repr(entry),
+        )
+    return plain_part(part), steps
 
 
 def parse_update_schedule(net: nn.Module, spec: object) -> list[ScheduleGroup]:
