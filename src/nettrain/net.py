@@ -19,22 +19,32 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .architecture import build_module, describe_module
+from . import netfile
+from .architecture import describe_module
 from .errors import NetTrainError, describe
+from .netfile import FORMAT
 from .ports import forward_parameters, output_ports
 
 __all__ = ["FORMAT", "Net"]
 
-FORMAT = "nettrain.net/1"
 PREDICT_BATCH = 256
+
+
+def _as_tensor(value: Any) -> Tensor:
+    """One example or a batch as a tensor: a list of tensors (or arrays) is stacked."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, list | tuple) and value and isinstance(value[0], Tensor):
+        return torch.stack(list(value))
+    return torch.as_tensor(np.asarray(value) if isinstance(value, list | tuple) else value)
 
 
 def _coder_config(coder: Any) -> dict[str, Any] | None:
@@ -76,8 +86,8 @@ class Net(nn.Module):
     def _is_single(self, value: Any, port: str) -> bool:
         encoder = self.inputs.get(port)
         if encoder is not None:
-            return not isinstance(value, list)
-        tensor = value if isinstance(value, Tensor) else torch.as_tensor(value)
+            return bool(encoder.is_single(value))
+        tensor = _as_tensor(value)
         shape = self.example_shapes.get(port)
         if shape is not None:
             return tensor.dim() == len(shape)
@@ -87,12 +97,9 @@ class Net(nn.Module):
         encoder = self.inputs.get(port)
         device = next((p.device for p in self.module.parameters()), torch.device("cpu"))
         if encoder is None:
-            tensor = values if isinstance(values, Tensor) else torch.as_tensor(values)
-            dtype = next(
-                (p.dtype for p in self.module.parameters() if p.is_floating_point()), torch.float32
-            )
+            tensor = _as_tensor(values)
             if tensor.is_floating_point():
-                tensor = tensor.to(dtype)
+                tensor = tensor.to(self._float_dtype())
             return tensor.to(device)
         encoded = encoder.encode(list(values), argument="input")
         if encoded.skipped:
@@ -103,7 +110,15 @@ class Net(nn.Module):
                 expected=encoder.describe(),
                 received=describe(values[encoded.skipped[0]]),
             )
-        return encoder.prepare(encoded.tensor.to(device))
+        tensor = encoder.prepare(encoded.tensor.to(device))
+        if tensor.is_floating_point():  # encoders make float32; the module may be float64
+            tensor = tensor.to(self._float_dtype())
+        return tensor
+
+    def _float_dtype(self) -> torch.dtype:
+        return next(
+            (p.dtype for p in self.module.parameters() if p.is_floating_point()), torch.float32
+        )
 
     def _decode(self, port: str, output: Tensor, prop: Any, options: dict[str, Any]) -> list[Any]:
         decoder = self.outputs.get(port)
@@ -137,7 +152,7 @@ class Net(nn.Module):
         single = self._is_single(columns[ports[0]], ports[0])
         if single:
             columns = {
-                p: [v] if self.inputs.get(p) is not None else torch.as_tensor(v)[None]
+                p: [v] if self.inputs.get(p) is not None else _as_tensor(v)[None]
                 for p, v in columns.items()
             }
         n = len(columns[ports[0]])
@@ -176,7 +191,12 @@ class Net(nn.Module):
     # ---- saving and loading ------------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:
-        """Everything but the tensors, as JSON-able data."""
+        """Everything but the tensors, as JSON-able data (what :meth:`save` writes as metadata).
+
+        Raises:
+            NetTrainError: an encoder whose parameters JSON cannot hold (class names of other
+                types, say).
+        """
         return {
             "format": FORMAT,
             "architecture": describe_module(self.module),
@@ -187,90 +207,61 @@ class Net(nn.Module):
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the net to ``path`` (a ``.safetensors`` file), atomically: a temporary file
-        in the same folder, flushed to disk, then renamed over the target."""
-        from safetensors.torch import save_file
+        """Write the net to ``path``: one safetensors file (tensors, and the :meth:`config` as
+        JSON metadata); nothing is pickled.
 
-        target = Path(path)
-        tensors = {
-            k: v.detach().cpu().contiguous().clone() for k, v in self.module.state_dict().items()
-        }
-        metadata = {"nettrain": json.dumps(self.config())}
-        fd, temp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
-        os.close(fd)
-        try:
-            save_file(tensors, temp, metadata=metadata)
-            with open(temp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        return target
+        The write is atomic: the bytes go to a temporary file ``.NAME.nettrain-tmp-XXXXXXXXXXXX``
+        in the same folder, flushed to disk, then renamed over ``path``, so a reader sees the
+        old file or the new one, never half of one. A temporary file of the same target older
+        than :data:`nettrain.netfile.STALE_TEMP_SECONDS` (an hour) was left by a save that was
+        killed, and is removed.
+
+        Args:
+            path: the file to write (``.safetensors`` by convention); its folder must exist.
+
+        Returns:
+            ``path`` as a ``Path``.
+
+        Raises:
+            NetTrainError: ``path`` is a directory, its folder does not exist or cannot be
+                written, the write failed (a full disk), or the net holds a tensor type or an
+                encoder parameter the file format cannot hold.
+        """
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
+        return netfile.write(path, tensors, {"nettrain": json.dumps(self.config())})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], module: nn.Module | None = None) -> Net:
-        """Read a net written by :meth:`save`. Only safetensors and JSON are read: a file in any
-        other format (a pickle, say) is refused before anything in it is interpreted.
+        """Read a net written by :meth:`save`.
+
+        Only safetensors and JSON are read: a file in any other format (a pickle, say) is
+        refused before anything in it is interpreted, nothing is unpickled, and no module that
+        the file names is imported. The whole description is checked (every key, type, layer
+        and coder field) before anything is built, and the file's tensors must match the
+        architecture's names and shapes before any memory is allocated for the layers.
 
         Args:
             path: the file.
             module: a fresh instance of the net's class, needed when the architecture is not a
                 standard ``nn.Sequential`` and the class cannot be built without arguments.
 
+        Returns:
+            the net, in evaluation mode. A net rebuilt from its described architecture holds the
+            file's tensors as they were saved (dtypes included); a given ``module`` keeps its
+            own dtypes and gets the values copied in.
+
         Raises:
-            NetTrainError: for a file that is not a nettrain net, or a module that does not fit.
+            NetTrainError: argument "path" for a missing file, a directory, a file that is not a
+                nettrain net, or one whose description is damaged (naming the field, e.g.
+                ``architecture.layers[2].type``); argument "module" for a class that cannot be
+                rebuilt without ``module``, or a ``module`` the weights do not fit.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file, safe_open
+        name = netfile.readable_file(path)
+        config = netfile.read_config(name)
 
-        from .coders import decoder_from_config, encoder_from_config
-
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                metadata = f.metadata() or {}
-            tensors = load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise NetTrainError(
-                "path",
-                "is not a nettrain net file (safetensors)",
-                expected="a file written by Net.save",
-                received=str(path),
-                hint="nettrain never unpickles files",
-            ) from exc
-        if "nettrain" not in metadata:
-            raise NetTrainError(
-                "path",
-                "is a safetensors file without nettrain's description",
-                expected="a file written by Net.save",
-                received=str(path),
-            )
-        config = json.loads(metadata["nettrain"])
-        if config.get("format") != FORMAT:
-            raise NetTrainError(
-                "path",
-                "unknown nettrain file format",
-                expected=FORMAT,
-                received=repr(config.get("format")),
-            )
-        built = build_module(config["architecture"], module)
-        try:
-            built.load_state_dict(tensors)
-        except RuntimeError as exc:
-            raise NetTrainError(
-                "module",
-                "the weights in the file do not fit this module",
-                expected=f"a module like {config['architecture'].get('repr', 'the saved one')}",
-                received=type(built).__name__,
-                hint=str(exc).splitlines()[0],
-            ) from exc
-        inputs = {
-            p: None if c is None else encoder_from_config(c) for p, c in config["inputs"].items()
-        }
-        outputs = {
-            p: None if c is None else decoder_from_config(c) for p, c in config["outputs"].items()
-        }
-        targets = {p: encoder_from_config(c) for p, c in config.get("targets", {}).items()}
+        inputs, outputs, targets = netfile.read_coders(config, name)
+        tensors = netfile.read_tensors(name)
+        built = netfile.module_for(config["architecture"], module, tensors, name)
         net = cls(built, inputs, outputs, config.get("example_shapes"), targets)
         net.eval()
         return net

@@ -1,0 +1,346 @@
+"""The ``nettrain`` subcommands: ``demo``, ``train``, ``datasets``, ``evaluate``, ``predict``.
+
+Each takes the parsed arguments and returns the exit status; problems the user can fix are raised
+as :class:`~nettrain.errors.NetTrainError`, which ``main`` prints as one paragraph (status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import NetTrainError
+from .common import (
+    PROG,
+    class_scores,
+    current_folder_importable,
+    load_net,
+    output_paths,
+    renamed,
+    score,
+    spirals,
+    writable_output,
+    write_atomically,
+)
+
+__all__ = ["datasets", "demo", "evaluate", "predict", "train"]
+
+
+# ---- demo ----------------------------------------------------------------------------------------
+
+
+def demo(args: argparse.Namespace) -> int:
+    """``nettrain demo``: two spirals, made here, classified by a small MLP."""
+    from ..train import train as run
+
+    x, y = spirals(args.examples // 2, seed=1)
+    x_test, y_test = spirals(1000, seed=2)
+    net = nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 2))
+    print(
+        f"nettrain demo: classifying two spirals ({len(x)} training points, "
+        f"{len(x_test)} test points) with a 2-64-64-2 MLP; every choice automatic."
+    )
+    reporting = None if args.quiet else "print"
+    result = run(
+        net, (x, y), "all", time_goal=args.time_goal, training_progress_reporting=reporting
+    )
+    with torch.no_grad():
+        accuracy = (net(x_test).argmax(1) == y_test).float().mean().item()
+    print(result)
+    print(f"test accuracy: {accuracy:.1%}")
+    return 0
+
+
+# ---- train ---------------------------------------------------------------------------------------
+
+
+def _net_label(net_name: str) -> str:
+    """The net's part of the default output file name: ``mlp``, or the function's name."""
+    return net_name.rpartition(":")[2].rpartition(".")[2] if ":" in net_name else net_name.lower()
+
+
+def _load_split(args: argparse.Namespace, dataset: str, split: str) -> Any:
+    """One split of a named dataset, from ``--data-dir`` first; ``--offline`` forbids downloads."""
+    from ..datasets import load
+
+    return load(dataset, split, offline=True if args.offline else None, data_dir=args.data_dir)
+
+
+def _build_net(net_name: str, training: Any) -> Any:
+    """The net to train: a module, or a ``Net`` with a tokens encoder for text.
+
+    Raises:
+        NetTrainError: argument "net" for an unknown name or a ``module:function`` that cannot
+            be imported, fails, or returns no module.
+    """
+    from .. import nets
+    from ..coders import encoder
+    from ..net import Net
+
+    vocabulary = None
+    tokens = None
+    if training.kind == "text":
+        # the embedding's size depends on the vocabulary, so the encoder is fitted here, before
+        # the net is built, and attached to it; train then uses this encoder as it is
+        tokens = encoder("tokens").fit(list(training.inputs))
+        # ids 0 and 1 are padding and unknown: the embedding has two rows more than tokens
+        vocabulary = len(getattr(tokens, "vocabulary", None) or ()) + 2
+    with current_folder_importable():
+        module = nets.make(net_name, training.name, vocabulary=vocabulary)
+    return module if tokens is None else Net(module, inputs={"input": tokens})
+
+
+def _train_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``train`` options the user gave (the others stay automatic)."""
+    given = {
+        "max_training_rounds": args.rounds,
+        "time_goal": args.time_goal,
+        "batch_size": args.batch_size,
+        "method": args.method,
+        "learning_rate": args.learning_rate,
+        "target_device": args.device,
+        "random_seeding": args.seed,
+    }
+    options = {k: v for k, v in given.items() if v is not None}
+    options["validation_set"] = args.validation
+    options["training_progress_reporting"] = None if args.reporting == "none" else "print"
+    return options
+
+
+def _summary(
+    result: Any,
+    dataset: str,
+    net_label: str,
+    parameters: int,
+    test: dict[str, Any],
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    from .. import __version__
+
+    def get(name: str) -> Any:
+        try:
+            return result[name]
+        except (KeyError, NetTrainError):
+            return None
+
+    validation = get("validation_measurements") or {}
+    return {
+        "dataset": dataset,
+        "net": net_label,
+        "parameters": parameters,
+        "rounds": get("total_rounds"),
+        "batches": get("total_batches"),
+        "batch_size": get("batch_size"),
+        "time_s": get("total_training_time"),
+        "examples_per_second": get("mean_examples_per_second"),
+        "cpu_threads": get("cpu_threads"),
+        "reason_training_stopped": get("reason_training_stopped"),
+        "final_training_loss": get("round_loss"),
+        "final_validation_loss": get("validation_loss"),
+        "final_validation_measurements": {
+            k: v for k, v in validation.items() if isinstance(v, (int, float))
+        },
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "test_examples": test["examples"],
+        "options": {k: v for k, v in options.items() if isinstance(v, (int, float, str))},
+        "nettrain_version": __version__,
+    }
+
+
+def _save(net: Any, output: Path) -> None:
+    """Write the trained net to ``--output``, creating its folder.
+
+    Raises:
+        NetTrainError: argument "--output" when it cannot be written.
+    """
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NetTrainError(
+            "--output",
+            f"cannot create the folder {str(output.parent)!r} ({exc.strerror or exc})",
+            hint="choose a folder you may write in",
+        ) from exc
+    try:
+        net.save(output)
+    except NetTrainError as error:
+        if error.argument == "path":
+            raise renamed(error, "--output") from None
+        raise
+
+
+def train(args: argparse.Namespace) -> int:
+    """``nettrain train``: train, write the net and a summary, print the test accuracy."""
+    from .. import nets
+    from ..datasets import canonical_name
+    from ..net import Net
+    from ..options.resolved import resolve_options
+    from ..train import train as run
+
+    dataset = canonical_name(args.dataset)
+    net_name = args.net or nets.default_net(dataset)
+    options = _train_options(args)
+    label = _net_label(net_name)
+    output, summary_path = output_paths(args.output, f"{dataset}-{label}")
+    # bad options, an unwritable output and missing data are reported before anything is built
+    # or announced, so that a mistake never costs a training run
+    resolve_options(options)
+    writable_output(output)
+    training, test = _load_split(args, dataset, "train"), _load_split(args, dataset, "test")
+    net = _build_net(net_name, training)
+    module = net.module if isinstance(net, Net) else net
+    parameters = nets.parameter_count(module)
+    if args.validation in ("auto", None):
+        validation = "the test split" if args.validation == "auto" else "none"
+    else:
+        validation = f"{args.validation:.0%} of the training split"
+    print(
+        f"{PROG} train: {dataset} with {label} ({parameters:,} parameters); "
+        f"validation: {validation}.",
+        flush=True,
+    )
+    if args.validation == "auto":
+        options["validation_set"] = test
+    started = time.perf_counter()
+    result = run(net, training, "all", **options)
+    trained = result["trained_net"]
+    if not isinstance(trained, Net):
+        trained = Net(trained)
+    scores = score(trained, test)
+    _save(trained, output)
+    # the options as given (validation "auto", not the loaded test split passed to train)
+    summary = _summary(result, dataset, label, parameters, scores, _train_options(args))
+    summary["wall_time_s"] = time.perf_counter() - started
+    write_atomically(summary_path, json.dumps(summary, indent=2) + "\n")
+    print(
+        f"trained {summary['rounds']} rounds in {summary['time_s']:.1f} s "
+        f"({summary['examples_per_second']:,.0f} examples/s), stopped by "
+        f"{summary['reason_training_stopped']}; final training loss "
+        f"{summary['final_training_loss']:.4g}"
+    )
+    print(
+        f"test accuracy: {scores['accuracy']:.1%} ({scores['examples']:,} test examples, "
+        f"loss {scores['loss']:.4f})"
+    )
+    print(f"net written to {output}")
+    print(f"summary written to {summary_path}")
+    return 0
+
+
+# ---- datasets ------------------------------------------------------------------------------------
+
+
+def _size_text(sizes: Any) -> str:
+    if isinstance(sizes, dict):
+        sizes = list(sizes.values())
+    total = sum(int(s) for s in sizes if s) if isinstance(sizes, (list, tuple)) else int(sizes or 0)
+    return f"{total / 1e6:.1f} MB" if total else "-"
+
+
+def datasets(args: argparse.Namespace) -> int:
+    """``nettrain datasets [download NAME | where NAME]``: list, download, or locate datasets."""
+    from .. import nets
+    from ..datasets import canonical_name, download, list_datasets
+    from ..datasets.locate import write_root
+
+    if args.action == "download":
+        name = canonical_name(args.name)
+        path = download(name, data_dir=args.data_dir, progress=True)
+        print(f"{name}: {path}")
+        return 0
+    entries: dict[str, dict[str, Any]] = {
+        str(e["name"]): e for e in list_datasets(data_dir=args.data_dir)
+    }
+    if args.action == "where":
+        name = canonical_name(args.name)
+        entry = entries.get(name, {})
+        if entry.get("found"):
+            print(entry["found"])
+            return 0
+        target = write_root(args.data_dir) / str(entry.get("folder", ""))
+        print(
+            f"{name}: not on this machine (a download would go to {target}); "
+            f"run: {PROG} datasets download {name}"
+        )
+        return 1
+    rows = [("name", "kind", "where", "size")]
+    for name, entry in entries.items():
+        try:
+            kind = nets.dataset_shape(name).kind
+        except NetTrainError:
+            kind = "-"
+        if entry.get("embedded"):
+            where = f"embedded ({entry['found']})" if entry.get("found") else "embedded"
+        else:
+            where = str(entry["found"]) if entry.get("found") else "not on this machine"
+        size = _size_text(entry.get("sizes")) if entry.get("found") else "-"
+        rows.append((name, kind, where, size))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+    return 0
+
+
+# ---- evaluate and predict ------------------------------------------------------------------------
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """``nettrain evaluate NETFILE DATASET``: accuracy and loss of a saved net."""
+    from ..datasets import canonical_name
+
+    net = load_net(args.netfile)
+    dataset = canonical_name(args.dataset)
+    split = _load_split(args, dataset, args.split)
+    scores = score(net, split)
+    print(
+        f"{dataset} {args.split}: accuracy {scores['accuracy']:.1%}, "
+        f"loss {scores['loss']:.4f} ({scores['examples']:,} examples)"
+    )
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    """``nettrain predict NETFILE INPUTS...``: the decision and its probability per input."""
+    net = load_net(args.netfile)
+    encoder = net.inputs.get(next(iter(net.inputs)))
+    kind = getattr(encoder, "kind", None)
+    if kind == "image":
+        missing = [p for p in args.inputs if not Path(p).is_file()]
+        if missing:
+            raise NetTrainError(
+                "INPUTS",
+                "this net reads images, and these are not files: "
+                + ", ".join(map(repr, missing[:5])),
+                expected="paths of image files (PNG, JPEG, ...)",
+            )
+    elif kind not in ("tokens", "characters"):
+        raise NetTrainError(
+            "NETFILE",
+            "this net has no image or text encoder, so it cannot read files or strings",
+            expected="a net trained by 'nettrain train'",
+            received=f"inputs {list(net.inputs)}",
+        )
+    try:
+        probabilities, classes = class_scores(net, args.inputs)
+    except NetTrainError as error:
+        if error.argument != "input":
+            raise
+        where = "" if error.index is None else f"{args.inputs[error.index]!r}: "
+        raise NetTrainError(
+            "INPUTS",
+            where + error.problem,
+            expected=error.expected,
+            received=error.received,
+            hint=error.hint or "give inputs the net's encoder reads (image files for an image net)",
+        ) from None
+    for value, row in zip(args.inputs, probabilities, strict=True):
+        best = int(row.argmax())
+        print(f"{value}\t{classes[best]}\t{float(row[best]):.3f}")
+    return 0
