@@ -1,8 +1,10 @@
-"""Shared helpers for the tests: tiny seeded problems and nets."""
+"""Shared helpers for the tests: tiny seeded problems and nets, and where the real data is."""
 
 from __future__ import annotations
 
+import os
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +40,18 @@ def assert_same_weights(a: nn.Module, b: nn.Module) -> None:
 
 
 QUIET = {"training_progress_reporting": None}
+
+# --- The real Fashion-MNIST ---------------------------------------------------------------------
+# Tests that need it find it through NETTRAIN_DATA (a folder holding fashion-mnist/), read once
+# here, before any test's own environment changes; .ci/run sets it to ../shared/datasets. On a
+# machine without it they skip, saying so.
+DATA_ROOT = Path(os.environ["NETTRAIN_DATA"]) if os.environ.get("NETTRAIN_DATA") else None
+FASHION_MNIST = DATA_ROOT / "fashion-mnist" if DATA_ROOT is not None else None
+needs_fashion_mnist = pytest.mark.skipif(
+    FASHION_MNIST is None or not FASHION_MNIST.is_dir(),
+    reason="the real Fashion-MNIST is not on this machine: set NETTRAIN_DATA to a folder "
+    "holding fashion-mnist/ (.ci/run sets it to ../shared/datasets)",
+)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import idx_bytes
+from conftest import DATA_ROOT, idx_bytes, needs_fashion_mnist
 from nettrain.datasets import (
     NAMES,
     DatasetSplit,
@@ -32,7 +32,7 @@ from nettrain.datasets.cifar import safe_unpickle
 from nettrain.datasets.registry import BUILTIN_INFOS, get_info
 from nettrain.errors import NetTrainError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+SHARED = DATA_ROOT
 
 
 pytestmark = pytest.mark.usefixtures("isolated_data")
@@ -455,7 +455,7 @@ def test_digits_embedded():
     assert np.isin(np.unique(train.inputs), np.arange(17) * 255 // 16).all()
 
 
-@pytest.mark.skipif(not (SHARED / "fashion-mnist").is_dir(), reason="no shared Fashion-MNIST")
+@needs_fashion_mnist
 def test_real_fashion_mnist_found(monkeypatch):
     train = load("FashionMNIST", data_dir=SHARED, offline=True)
     monkeypatch.setenv("NETTRAIN_DATA", str(SHARED))

@@ -295,7 +295,7 @@ BAD = [
         (X, torch.randn(40, 3)),
         {},
         None,
-        ["loss_function", "2 value", r"\(3,\)"],
+        ["^data: ", "2 value", r"\(3,\)"],  # the loss was automatic: the data is at fault
     ),
     (
         "batch_size with a loader",

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import FASHION_MNIST, needs_fashion_mnist
 from nettrain.datasets import (
     FASHION_MNIST_FILES,
     load_fashion_mnist,
@@ -23,7 +24,7 @@ from nettrain.datasets import (
 )
 from nettrain.errors import NetTrainError
 
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared/datasets/fashion-mnist"
+REAL_DATA = FASHION_MNIST
 
 # From shared/datasets/README.md: md5 of each file's decompressed bytes.
 README_MD5 = {
@@ -297,6 +298,7 @@ def test_checksum_table_matches_the_readme() -> None:
     assert dict(FASHION_MNIST_FILES) == README_MD5
 
 
+@needs_fashion_mnist
 @pytest.mark.parametrize(
     "name",
     ["train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"],
@@ -306,6 +308,7 @@ def test_real_fashion_mnist_checksums(name: str) -> None:
     assert md5_of_decompressed(REAL_DATA / name) == README_MD5[name]
 
 
+@needs_fashion_mnist
 def test_real_fashion_mnist_loads() -> None:
     data = load_fashion_mnist(REAL_DATA)
     (train_x, train_y), (test_x, test_y) = data["train"], data["test"]

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import nettrain
+from conftest import DATA_ROOT, needs_fashion_mnist
 from nettrain import Net, NetTrainError
 
 QUIET = {"training_progress_reporting": None}
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+SHARED = DATA_ROOT
 
 
 def digits_mlp() -> nn.Module:
@@ -99,6 +98,7 @@ def test_unknown_name_suggests_close_matches():
 
 
 @pytest.mark.slow
+@needs_fashion_mnist
 def test_fashion_mnist_is_found_in_the_shared_folder(monkeypatch):
     monkeypatch.setenv("NETTRAIN_DATA", str(SHARED))
     torch.manual_seed(0)

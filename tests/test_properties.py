@@ -38,6 +38,7 @@ TYPES = {
     "initial_learning_rate": float,
     "final_learning_rate": float,
     "input_form": str,
+    "train_input_form": str,
     "loss_function": dict,
     "mean_batches_per_second": float,
     "mean_examples_per_second": float,
@@ -78,8 +79,8 @@ def test_every_property_has_its_documented_type(run):
     _, _, _, result = run
     assert set(TYPES) == set(nettrain.PROPERTIES)
     for name, kind in TYPES.items():
-        if name == "batch_measurements_lists":
-            # measured per batch only when named: "all" alone says how to ask for it
+        if name in ("batch_measurements_lists", "example_losses"):
+            # kept per batch only when named: "all" alone says how to ask for it
             with pytest.raises(NetTrainError, match="asked for by name"):
                 result[name]
             continue
@@ -117,11 +118,54 @@ def test_batch_permutation_is_each_rounds_order(run):
         assert torch.equal(perm, round_permutation(1234, i + 1, N))
 
 
-def test_example_losses_equal_per_example_cross_entropy(run):
-    net, x, y, r = run
+def test_example_losses_are_each_examples_loss_when_last_trained_on():
+    """NetTrain's ExampleLosses: the loss each example had in the step that last trained it,
+    in data order. Every example is trained once a round, so after the last round the mean of
+    each batch's examples is that batch's loss."""
+    x, y = make_classification(N)
+    opts = {"batch_size": B, "max_training_rounds": R, **QUIET}
+    r, losses = nettrain.train(make_net(), (x, y), ["all", "example_losses"], **opts)
+    assert losses.shape == (N,) and bool(torch.isfinite(losses).all())
+    per_round = math.ceil(N / B)
+    order = round_permutation(1234, R, N)
+    last_round = r.batch_loss_list[-per_round:]
+    for b in range(per_round):
+        examples = losses[order[b * B : (b + 1) * B]]
+        assert float(examples.mean()) == pytest.approx(last_round[b], rel=1e-6)
+
+
+def test_example_losses_of_one_full_batch_step_are_the_initial_nets_losses():
+    x, y = make_classification(N)
+    reference = make_net()
     with torch.no_grad():
-        expected = F.cross_entropy(net(x), y, reduction="none")
-    torch.testing.assert_close(r.example_losses, expected)
+        expected = F.cross_entropy(reference(x), y, reduction="none")
+    losses = nettrain.train(
+        make_net(), (x, y), "example_losses", batch_size=N, max_training_rounds=1, **QUIET
+    )
+    torch.testing.assert_close(losses, expected)
+
+
+def test_example_losses_per_round_give_the_rounds_by_examples_matrix():
+    x, y = make_classification(N)
+    opts = {"batch_size": B, "max_training_rounds": R, **QUIET}
+    history, final = nettrain.train(
+        make_net(),
+        (x, y),
+        [{"property": "example_losses", "interval": "round"}, "example_losses"],
+        **opts,
+    )
+    matrix = torch.stack(history)
+    assert matrix.shape == (R, N)
+    assert torch.equal(matrix[-1], final)
+    assert float(matrix[-1].mean()) < float(matrix[0].mean())  # the net learnt between rounds
+
+
+def test_example_losses_are_refused_for_a_stream():
+    x, y = make_classification(N)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=B)
+    with pytest.raises(NetTrainError, match="examples nettrain orders itself") as info:
+        nettrain.train(make_net(), loader, "example_losses", max_training_rounds=1, **QUIET)
+    assert info.value.argument == "prop"
 
 
 def test_training_net_returns_the_loss(run):

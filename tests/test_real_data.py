@@ -24,11 +24,12 @@ import torch
 from torch import nn
 
 import nettrain
+from conftest import FASHION_MNIST, needs_fashion_mnist
 from nettrain.datasets import load_fashion_mnist
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_fashion_mnist]
 
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared/datasets/fashion-mnist"
+REAL_DATA = FASHION_MNIST
 
 
 def as_tensors(

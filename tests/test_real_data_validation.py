@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 
 import nettrain
+from conftest import FASHION_MNIST, needs_fashion_mnist
 from nettrain.data.split import split_fraction
 from nettrain.data.table import PortTable
 from nettrain.datasets import load_fashion_mnist
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_fashion_mnist]
 
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared/datasets/fashion-mnist"
+REAL_DATA = FASHION_MNIST
 SUBSET = 20_000  # enough to overfit within a few rounds, so early stopping has work to do
 
 

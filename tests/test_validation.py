@@ -316,7 +316,8 @@ def test_round_and_batch_measurements_are_exact_and_complete():
         training_progress_measurements=["accuracy", "error_rate"],
         **QUIET,
     )
-    assert r.measurements == ["accuracy", "error_rate"]
+    # the loss is always measured, before what was asked for
+    assert r.measurements == ["loss", "accuracy", "error_rate"]
     assert len(per_batch["accuracy"]) == r.total_batches
     # a round's accuracy is the example-weighted mean of its batches' accuracies
     sizes = [16] * 5 + [10]

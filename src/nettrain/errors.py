@@ -17,7 +17,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["NetTrainError", "NetTrainWarning", "close_matches", "describe", "did_you_mean"]
+__all__ = [
+    "NetTrainError",
+    "NetTrainWarning",
+    "add_note",
+    "close_matches",
+    "describe",
+    "did_you_mean",
+]
 
 
 class NetTrainWarning(UserWarning):
@@ -30,7 +37,8 @@ class NetTrainError(ValueError):
     Attributes:
         argument: the argument or option at fault ("data", "batch_size", ...).
         problem: one sentence saying what is wrong.
-        index: the example (or batch) index where the problem was found, if any.
+        index: the example (or batch) index where the problem was found, if any (0-based).
+        unit: what ``index`` counts: "example" (default) or "batch".
         expected: what nettrain expected there.
         received: what it got instead.
         hint: what to do about it.
@@ -45,17 +53,21 @@ class NetTrainError(ValueError):
         expected: str | None = None,
         received: str | None = None,
         hint: str | None = None,
+        unit: str = "example",
     ) -> None:
         self.argument = argument
         self.problem = problem
         self.index = index
+        self.unit = unit
         self.expected = expected
         self.received = received
         self.hint = hint
         super().__init__(self._message())
 
     def _message(self) -> str:
-        where = self.argument if self.index is None else f"{self.argument}, example {self.index}"
+        where = (
+            self.argument if self.index is None else f"{self.argument}, {self.unit} {self.index}"
+        )
         text = f"{where}: {self.problem}"
         parts = []
         if self.expected is not None:
@@ -103,6 +115,8 @@ def describe(value: object, limit: int = 60) -> str:
     """
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
+    if shape == () and type(value).__module__ == "numpy":  # a NumPy scalar, not an array
+        return f"numpy.{type(value).__name__} {value.item()!r}"  # type: ignore[attr-defined]
     if shape is not None and dtype is not None:
         kind = "tensor" if type(value).__module__.startswith("torch") else "array"
         dtype_name = str(dtype).replace("torch.", "")
@@ -111,3 +125,19 @@ def describe(value: object, limit: int = 60) -> str:
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"{type(value).__name__} {text}"
+
+
+def add_note(error: BaseException, text: str) -> None:
+    """Add ``nettrain: text`` to the notes an exception shows under its message (Python 3.11+:
+    older versions show the exception alone). Used on exceptions from the user's own code
+    during training (the net, the loss, the data, a progress function), which propagate as
+    they are, with notes saying where they happened.
+
+    >>> error = ValueError("boom")
+    >>> add_note(error, "raised by the net's forward()")
+    >>> getattr(error, "__notes__", ["nettrain: raised by the net's forward()"])
+    ["nettrain: raised by the net's forward()"]
+    """
+    add = getattr(error, "add_note", None)
+    if add is not None:
+        add(f"nettrain: {text}")

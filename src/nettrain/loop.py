@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,24 +42,34 @@ import torch
 from . import events
 from .data.batching import BatchSource
 from .data.table import Batch
+from .errors import add_note
 from .monitor import Monitor
 from .state import TrainState
 from .step import Step
 
-__all__ = ["LoopPlan", "Observer", "live_properties", "run"]
+__all__ = ["EXPLOSION_FACTOR", "LoopPlan", "Observer", "live_properties", "run"]
 
 CHECK_SECONDS = 2.0  # how often losses are read for the divergence check without a reporter
+# A loss this many times above the level the run started from (TrainState.loss_reference: the
+# untrained net's loss on a sample, or the first round's) has exploded: the run diverged even
+# though the numbers are still finite.
+EXPLOSION_FACTOR = 1e4
 
 
 class Observer(Protocol):
-    """Something that watches training: a reporter or a history collector.
+    """Something that watches training: a reporter, a history, a progress function.
 
-    ``wants_batches`` asks for a call after every batch (this costs a sync per batch, so only
-    custom per-batch histories ask for it). ``interval`` is in seconds (None: rounds only).
+    ``wants_batches`` asks to be asked after every batch: the loop calls ``due(absolute_batch,
+    progress_fraction)`` (cheap, no sync) and, when it says so, ``notify`` with the
+    ``batch_complete`` event (which reads the losses from the device). ``interval`` is in
+    seconds (None: rounds only). ``label`` names it in the note on an exception it raises.
     """
 
     wants_batches: bool
     interval: float | None
+    label: str
+
+    def due(self, absolute_batch: int, fraction: float) -> bool: ...
 
     def notify(self, event: str, live: dict[str, Any]) -> None: ...
 
@@ -89,8 +99,14 @@ def _to_device(batch: Batch, device: torch.device) -> Batch:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def _finite(values: list[float]) -> bool:
-    return all(math.isfinite(v) for v in values)
+def _sane(values: list[float], reference: float | None) -> bool:
+    """All finite, and none exploded: above :data:`EXPLOSION_FACTOR` times the run's reference
+    loss (:meth:`TrainState.loss_reference`; only when that is positive)."""
+    if not all(math.isfinite(v) for v in values):
+        return False
+    if reference is None or reference <= 0:
+        return True
+    return max(values, default=0.0) <= EXPLOSION_FACTOR * reference
 
 
 def _weights_finite(net: torch.nn.Module) -> bool:
@@ -135,14 +151,34 @@ def live_properties(state: TrainState, plan: LoopPlan, elapsed: float) -> dict[s
             state.validation_measurements[-1] if state.validation_measurements else None
         ),
         "best_validation_round": state.best_round,
+        **(plan.monitor.live_extras() if plan.monitor is not None else {}),
     }
+
+
+def _fraction(state: TrainState, plan: LoopPlan, elapsed: float) -> float:
+    """How far the run has come, from 0 to 1 (batches of the planned total, or time of the
+    goal), computed without reading the device."""
+    per_round = plan.data.batches_per_round(state.batch_size)
+    total = state.max_rounds * per_round if state.max_rounds and per_round else None
+    fraction = state.absolute_batch / total if total else 0.0
+    if plan.time_goal is not None:
+        fraction = max(fraction, min(elapsed / plan.time_goal, 1.0))
+    return min(fraction, 1.0)
+
+
+def _tell(observer: Observer, event: str, live: dict[str, Any]) -> None:
+    try:
+        observer.notify(event, live)
+    except Exception as error:
+        add_note(error, f"raised by the {observer.label} (event {event!r})")
+        raise
 
 
 def _notify(plan: LoopPlan, event: str, state: TrainState, elapsed: float) -> None:
     if plan.observers:
         live = live_properties(state, plan, elapsed)
         for observer in plan.observers:
-            observer.notify(event, live)
+            _tell(observer, event, live)
 
 
 @dataclass
@@ -176,7 +212,7 @@ def _train_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> bool:
     move = None if data.on_device else plan.device
     per_batch = [o for o in plan.observers if o.wants_batches]
     resumed_at = state.batch_in_round
-    for batch in data.round_batches(state.round, state.batch_size, state.batch_in_round):
+    for batch in _reading(data.round_batches(state.round, state.batch_size, resumed_at)):
         if move is not None:
             batch = _to_device(batch, move)
         loss = step(batch)
@@ -184,8 +220,8 @@ def _train_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> bool:
         state.pending.append(loss)
         state.pending_sizes.append(examples)
         state.record_batch_count(examples)
-        for observer in per_batch:
-            observer.notify(events.BATCH_COMPLETE, live_properties(state, plan, clock.elapsed()))
+        if per_batch:
+            _per_batch(per_batch, state, plan, clock)
         now = clock.read()
         stop = plan.stop_reason()
         if stop is not None:
@@ -196,7 +232,7 @@ def _train_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> bool:
             return False
         if now >= clock.next_check:
             clock.next_check = now + clock.check_every
-            if not _finite(state.flush()):
+            if not _sane(state.flush(), state.loss_reference()):
                 state.reason = "weights_diverged"
                 return False
             _notify(plan, events.REPORT, state, now - clock.start)
@@ -212,9 +248,35 @@ def _train_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> bool:
     return True
 
 
+def _reading(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """The round's batches; an exception while reading them (a generator, a DataLoader's
+    workers or collate, a dataset's ``__getitem__``) gets a note saying so."""
+    iterator = iter(batches)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except Exception as error:
+            add_note(error, "raised while reading the training data (the data's own code)")
+            raise
+        yield batch
+
+
+def _per_batch(observers: list[Observer], state: TrainState, plan: LoopPlan, clock: _Clock) -> None:
+    elapsed = clock.elapsed()
+    fraction = _fraction(state, plan, elapsed)
+    due = [o for o in observers if o.due(state.absolute_batch, fraction)]
+    if due:
+        live = live_properties(state, plan, elapsed)
+        for observer in due:
+            _tell(observer, events.BATCH_COMPLETE, live)
+
+
 def _end_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> None:
+    reference = state.loss_reference()  # before this round's loss can join it
     loss = state.end_round()
-    if not (math.isfinite(loss) and _weights_finite(state.net)):
+    if not (_sane([loss], reference) and _weights_finite(state.net)):
         state.reason = "weights_diverged"
         return
     if plan.on_round_end is not None:
@@ -257,15 +319,36 @@ def run(state: TrainState, plan: LoopPlan, clock: Callable[[], float] = time.per
         if plan.stop_reason() == "stopped_by_user":
             raise  # a second Ctrl-C while the first is pending: the user means it
         state.reason = "stopped_by_user"
+    except Exception as error:
+        state.time_spent = timer.elapsed()
+        add_note(error, f"{_position(state)}; the net holds the weights of its last full update")
+        raise
     state.time_spent = timer.elapsed()
-    if state.reason != "weights_diverged" and not _finite(state.flush()):
+    if state.reason != "weights_diverged" and not _sane(state.flush(), state.loss_reference()):
         state.reason = "weights_diverged"
+    _finish(state, plan)
 
-    if state.reason != "max_training_rounds":
-        final = (
-            events.WEIGHTS_DIVERGED
-            if state.reason == "weights_diverged"
-            else (events.TRAINING_STOPPED)
-        )
-        _notify(plan, final, state, state.time_spent)
-    _notify(plan, events.TRAINING_COMPLETE, state, state.time_spent)
+
+def _position(state: TrainState) -> str:
+    """Where the run is, in words, for the note on an exception."""
+    n = state.absolute_batch
+    done = f"{n} batch{'' if n == 1 else 'es'} trained in all"
+    if state.batch_in_round == 0 and len(state.round_positions) == state.round:
+        return f"at the end of round {state.round} ({done})"
+    return f"in round {state.round}, after {state.batch_in_round} of its batches ({done})"
+
+
+def _finish(state: TrainState, plan: LoopPlan) -> None:
+    """The last events. Training is over: a Ctrl-C (or a KeyboardInterrupt from a progress
+    function) during them must not lose what was trained, so it ends the reports only."""
+    try:
+        if state.reason != "max_training_rounds":
+            final = (
+                events.WEIGHTS_DIVERGED
+                if state.reason == "weights_diverged"
+                else events.TRAINING_STOPPED
+            )
+            _notify(plan, final, state, state.time_spent)
+        _notify(plan, events.TRAINING_COMPLETE, state, state.time_spent)
+    except KeyboardInterrupt:
+        pass

@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -39,8 +40,10 @@ from torch import Tensor, nn
 
 from .errors import NetTrainError, describe, did_you_mean
 from .ports import output_ports
+from .runtime.modules import attach_forward_hook
+from .scalars import as_real
 
-__all__ = ["LOSS_NAMES", "LossPlan", "LossTerm", "TrainingNet", "resolve_loss"]
+__all__ = ["LOSS_NAMES", "LossPlan", "LossTerm", "TrainingNet", "logits_key", "resolve_loss"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -63,18 +66,38 @@ LOSS_NAMES = tuple(sorted(set(_ALIASES.values())))
 
 
 class LogitTap:
-    """Keeps the input of the net's final Softmax/Sigmoid layer from the latest forward pass."""
+    """Captures the input of the net's final Softmax/Sigmoid layer (the logits) for the loss.
+
+    The hook records only while :meth:`LossPlan.forward_function`'s forward pass runs (it arms
+    the tap around the call), and that pass takes the logits out at once into the outputs it
+    returns. So the tap never holds a tensor between calls: a forward pass the user makes
+    meanwhile (in a progress function, say) leaves nothing behind, and the net stays
+    deep-copyable (a tensor with an autograd graph cannot be copied).
+    """
 
     def __init__(self, module: nn.Module) -> None:
         self.logits: Tensor | None = None
-        self.handle = module.register_forward_hook(self._hook)
+        self.armed = False
+        self.handle = attach_forward_hook(module, self._hook)
 
     def _hook(self, module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-        self.logits = inputs[0]
+        if self.armed:
+            self.logits = inputs[0]
+
+    def take(self) -> Tensor | None:
+        """The logits of the forward pass that just ran, forgotten here."""
+        logits, self.logits = self.logits, None
+        return logits
 
     def close(self) -> None:
         self.handle.remove()
         self.logits = None
+        self.armed = False
+
+
+def logits_key(port: str) -> str:
+    """The key under which a forward pass stores the logits captured for output ``port``."""
+    return f"{port}@logits"
 
 
 @dataclass
@@ -104,8 +127,12 @@ class LossTerm:
     scores: str = "logits"
 
     def prediction(self, outputs: Mapping[str, Tensor]) -> Tensor:
-        tap = self.tap
-        return tap.logits if tap is not None and tap.logits is not None else outputs[self.output]
+        """What the loss and the measurements read: the captured logits, or the output."""
+        if self.tap is not None:
+            logits = outputs.get(logits_key(self.output))
+            if logits is not None:
+                return logits
+        return outputs[self.output]
 
     def target_of(self, batch: Mapping[str, Tensor]) -> Tensor:
         if self.target is None:
@@ -232,15 +259,39 @@ def _is_probabilities(x: Tensor) -> bool:
         return bool((x >= 0).all() and torch.allclose(sums, torch.ones_like(sums), atol=1e-4))
 
 
-def _shape_error(port: str, out: Tensor, t: Tensor, loss: str) -> NetTrainError:
+def _shape_error(port: str, out: Tensor, t: Tensor, loss: str, automatic: bool) -> NetTrainError:
+    """Targets that do not fit the output. With the loss left automatic, the fault is in the
+    data or the net, so the error names the data (the user never gave loss_function)."""
+    values, per_target = out[0].numel(), t[0].numel()
+    expected = f"a target with {values} value(s) per example like the output {tuple(out.shape[1:])}"
+    if t.dtype == torch.bool or loss == "binary cross entropy":
+        expected = (
+            f"{per_target} output(s) per example for {per_target} True/False value(s) per "
+            f"example (one output per target value), or {expected}"
+        )
+        hint = f"end the net with {per_target} output(s), or give class labels for {values} classes"
+    elif t.is_floating_point() and out.ndim >= 2 and out.shape[-1] >= 2 and per_target == 1:
+        expected = (
+            f"integer class labels from 0 to {out.shape[-1] - 1} (or class names) for the "
+            f"{out.shape[-1]} outputs, or {values} regression values per example"
+        )
+        hint = "give the class labels as integers or names: floats are regression targets"
+    else:
+        hint = "check the data's targets or the net's last layer"
+    if not automatic:
+        hint += ", or choose another loss_function"
     return NetTrainError(
-        "loss_function",
-        f"the {loss} loss cannot compare output port {port!r} with its target",
-        expected=f"a target with {out[0].numel()} value(s) per example like the output "
-        f"{tuple(out.shape[1:])}",
-        received=f"targets of shape {tuple(t.shape[1:])} per example",
-        hint="check the data's targets, the net's last layer, or give loss_function explicitly",
+        "data" if automatic else "loss_function",
+        f"the {loss} loss cannot compare output port {port!r} ({values} value(s) per "
+        "example) with its target",
+        expected=expected,
+        received=f"targets of shape {tuple(t.shape[1:])} per example ({_dtype_name(t)})",
+        hint=hint,
     )
+
+
+def _dtype_name(t: Tensor) -> str:
+    return str(t.dtype).replace("torch.", "")
 
 
 def _class_term(
@@ -312,6 +363,7 @@ class _PortSample:
     t: Tensor | None
     final: nn.Module | None
     float_dtype: torch.dtype
+    automatic: bool = False  # the loss was chosen by nettrain, not named by the user
 
 
 def _named_term(name: str, p: _PortSample) -> LossTerm:
@@ -327,11 +379,11 @@ def _named_term(name: str, p: _PortSample) -> LossTerm:
         if not t.is_floating_point():
             return _class_term(port, target, out, t, final)
         if t.shape != out.shape:
-            raise _shape_error(port, out, t, name)
+            raise _shape_error(port, out, t, name.replace("_", " "), p.automatic)
         tap = LogitTap(final) if isinstance(final, nn.Softmax) else None
         return LossTerm(port, target, name, 1.0, _ce_prob, _ce_prob_each, tap, float_dtype)
     if out[0].numel() != t[0].numel():
-        raise _shape_error(port, out, t, name.replace("_", " "))
+        raise _shape_error(port, out, t, name.replace("_", " "), p.automatic)
     if name == "binary_cross_entropy":
         tap = LogitTap(final) if isinstance(final, nn.Sigmoid) else None
         return LossTerm(port, target, name, 1.0, _bce, _bce_each, tap, float_dtype)
@@ -374,6 +426,14 @@ def _custom_term(
 
     def fn(out: Tensor, t: Tensor) -> Tensor:
         value = spec(out, t) if target is not None else spec(out)
+        if not isinstance(value, Tensor):  # a float has no gradient: nothing would train
+            raise NetTrainError(
+                "loss_function",
+                "the loss function did not return a tensor",
+                expected="a tensor computed from the output (a scalar, or one value per example)",
+                received=describe(value),
+                hint="compute the loss with torch operations on the output, not .item() or floats",
+            )
         return value if value.ndim == 0 else value.mean()
 
     def each(out: Tensor, t: Tensor) -> Tensor:
@@ -397,15 +457,12 @@ def _computed_from(term: LossTerm) -> str:
 
 
 def _split_weight(spec: object, where: str) -> tuple[object, float]:
-    if (
-        isinstance(spec, tuple)
-        and len(spec) == 2
-        and isinstance(spec[1], int | float)
-        and not isinstance(spec[1], bool)
-    ):
-        if not spec[1] >= 0:
-            raise NetTrainError(where, "a loss weight must be >= 0", received=repr(spec[1]))
-        return spec[0], float(spec[1])
+    if isinstance(spec, tuple) and len(spec) == 2 and (weight := as_real(spec[1])) is not None:
+        if not (weight >= 0 and math.isfinite(weight)):
+            raise NetTrainError(
+                where, "a loss weight must be a finite number >= 0", received=repr(spec[1])
+            )
+        return spec[0], weight
     return spec, 1.0
 
 
@@ -426,11 +483,12 @@ class LossPlan:
     def __post_init__(self) -> None:
         if len(self.terms) == 1 and self.terms[0].weight == 1.0:
             term = self.terms[0]
-            fn, tap, out_name, tgt = term.fn, term.tap, term.output, term.target
-            if tgt is not None and term.target_dtype is None and tap is None:
-                self._fast = lambda outputs, batch: fn(outputs[out_name], batch[tgt])
-            elif tgt is not None and tap is None:
-                self._fast = lambda outputs, batch: fn(outputs[out_name], term.target_of(batch))
+            fn, tgt = term.fn, term.target
+            read = logits_key(term.output) if term.tap is not None else term.output
+            if tgt is not None and term.target_dtype is None:
+                self._fast = lambda outputs, batch: fn(outputs[read], batch[tgt])
+            elif tgt is not None:
+                self._fast = lambda outputs, batch: fn(outputs[read], term.target_of(batch))
 
     def __call__(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
         if self._fast is not None:
@@ -460,12 +518,50 @@ class LossPlan:
         assert total is not None
         return total
 
-    @staticmethod
+    def forward_function(
+        self, net: nn.Module, inputs: tuple[str, ...]
+    ) -> Callable[[Mapping[str, Tensor]], dict[str, Tensor]]:
+        """The function that runs ``net`` on a batch and names its outputs, with the logits of
+        a final Softmax/Sigmoid under :func:`logits_key` (what the loss reads).
+
+        Every forward pass during training goes through such a function, so the logit taps
+        record only then and never keep a tensor after it.
+        """
+        taps = [(logits_key(t.output), t.tap) for t in self.terms if t.tap is not None]
+        if len(inputs) == 1:
+            (name,) = inputs
+
+            def call(batch: Mapping[str, Tensor]) -> object:
+                return net(batch[name])
+        else:
+
+            def call(batch: Mapping[str, Tensor]) -> object:
+                return net(*[batch[n] for n in inputs])
+
+        if not taps:
+            return lambda batch: output_ports(call(batch))
+
+        def forward(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+            for _, tap in taps:
+                tap.armed = True
+            try:
+                outputs = output_ports(call(batch))
+            finally:
+                for _, tap in taps:
+                    tap.armed = False
+            for key, tap in taps:
+                logits = tap.take()
+                if logits is not None:
+                    outputs[key] = logits
+            return outputs
+
+        return forward
+
     def forward(
-        net: nn.Module, inputs: tuple[str, ...], batch: Mapping[str, Tensor]
+        self, net: nn.Module, inputs: tuple[str, ...], batch: Mapping[str, Tensor]
     ) -> dict[str, Tensor]:
-        """Run the net on a batch and name its outputs."""
-        return output_ports(net(*[batch[name] for name in inputs]))
+        """Run the net on a batch and name its outputs (see :meth:`forward_function`)."""
+        return self.forward_function(net, inputs)(batch)
 
     def describe(self) -> dict[str, dict[str, object]]:
         """The chosen loss per output port, for the results (JSON-able)."""
@@ -495,6 +591,7 @@ class _Resolver:
     batch: Mapping[str, Tensor]
     float_dtype: torch.dtype
     binary: frozenset[str] = frozenset()
+    classes: Mapping[str, int] = field(default_factory=dict)
 
     def target_for(self, port: str) -> str | None:
         if port in self.targets:
@@ -509,12 +606,14 @@ class _Resolver:
         tgt = self.target_for(port)
         t = self.batch[tgt] if tgt is not None else None
         out, final, dtype = self.outputs[port], self.finals[port], self.float_dtype
-        sample = _PortSample(port, tgt, out, t, final, dtype)
+        sample = _PortSample(port, tgt, out, t, final, dtype, one in ("auto", None))
         key = one.lower().replace(" ", "_") if isinstance(one, str) else None
         if one in ("auto", None):
             if tgt in self.binary:  # booleans / label sets that an encoder made 0/1 floats
                 term = _named_term("binary_cross_entropy", sample)
             else:
+                if tgt is not None and tgt in self.classes:
+                    _check_class_outputs(port, tgt, out, self.classes[tgt])
                 term = _auto_term(sample)
         elif key in _ALIASES:
             term = _named_term(_ALIASES[key], sample)
@@ -567,6 +666,7 @@ def resolve_loss(
     *,
     float_dtype: torch.dtype = torch.float32,
     binary: tuple[str, ...] = (),
+    classes: Mapping[str, int] | None = None,
 ) -> LossPlan:
     """Choose the loss for every output port from the option, the net and a sample batch.
 
@@ -580,12 +680,15 @@ def resolve_loss(
         float_dtype: the dtype floating targets are given.
         binary: target columns holding encoded booleans or label sets (0/1 floats), whose
             automatic loss is binary cross-entropy.
+        classes: target columns holding class labels encoded as indices, with their number
+            of classes: their automatic loss needs one output per class.
 
     Returns:
         a :class:`LossPlan`.
 
     Raises:
-        NetTrainError: for an unknown name, shapes that do not fit, or missing targets.
+        NetTrainError: for an unknown name, shapes that do not fit, class labels for an output
+            without one value per class, or missing targets.
     """
     with torch.no_grad():
         raw, produced = _final_layers(net, lambda: net(*[batch[n] for n in inputs]))
@@ -602,7 +705,9 @@ def resolve_loss(
     if isinstance(spec, str) and spec in outputs:
         plan_terms = [LossTerm(spec, None, "output_is_loss", 1.0, _mean_of, _each_of)]
         return LossPlan(plan_terms, output_is_loss=spec)
-    resolver = _Resolver(outputs, finals, targets, batch, float_dtype, frozenset(binary))
+    resolver = _Resolver(
+        outputs, finals, targets, batch, float_dtype, frozenset(binary), dict(classes or {})
+    )
     if isinstance(spec, Mapping):
         return LossPlan(resolver.port_terms(spec))
     spec, weight = _split_weight(spec, "loss_function")
@@ -610,10 +715,29 @@ def resolve_loss(
     return LossPlan([resolver.term(p, spec, weight) for p in ports])
 
 
+def _check_class_outputs(port: str, target: str, out: Tensor, classes: int) -> None:
+    """Class labels (encoded as indices) need one output per class; anything else would be
+    trained silently as a regression on the class indices."""
+    if out.ndim >= 2 and out.shape[-1] == classes:
+        return
+    size = out.shape[-1] if out.ndim >= 2 else 1
+    raise NetTrainError(
+        "net",
+        f"the targets {target!r} are class labels ({classes} classes), but the output port "
+        f"{port!r} gives {size} value(s) per example",
+        expected=f"one output per class: {classes} values per example",
+        received=f"outputs of shape {tuple(out.shape[1:])} per example",
+        hint=f"end the net with a layer of {classes} outputs (e.g. nn.Linear(..., {classes})); "
+        "for two classes with one output, give True/False targets instead",
+    )
+
+
 def _check_custom(term: LossTerm, out: Tensor, t: Tensor) -> None:
     try:
         with torch.no_grad():
             value = term.fn(out, t)
+    except NetTrainError:
+        raise
     except Exception as exc:  # the user's loss failing on a real batch is a user error
         raise NetTrainError(
             "loss_function",
@@ -643,4 +767,4 @@ class TrainingNet(nn.Module):
         self.plan = plan
 
     def forward(self, batch: Mapping[str, Tensor]) -> Tensor:
-        return self.plan(LossPlan.forward(self.net, self.inputs, batch), batch)
+        return self.plan(self.plan.forward(self.net, self.inputs, batch), batch)

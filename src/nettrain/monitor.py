@@ -33,14 +33,23 @@ import torch
 from torch import Tensor, nn
 
 from .data.batching import BatchSource, InMemorySource
-from .errors import NetTrainError, NetTrainWarning, describe
+from .errors import NetTrainError, NetTrainWarning, add_note, describe, did_you_mean
+from .example_losses import ExampleLosses
 from .losses import LossPlan, LossTerm
 from .measure import Accumulator, Measurement, parse_measurements
 from .options.durations import Interval, parse_interval
 from .state import TrainState
 from .stopping import StoppingCriterion, StoppingTracker, parse_criterion
 
-__all__ = ["Monitor", "ProgressFunction", "Validation", "parse_validation_interval", "task_of"]
+__all__ = [
+    "Monitor",
+    "ProgressFunction",
+    "Validation",
+    "Watch",
+    "parse_validation_interval",
+    "resolve_watch",
+    "task_of",
+]
 
 STOP_SIGNALS = {"stop_training": "progress_function", "abort_training": "aborted"}
 # always delivered to a progress function, whatever its interval
@@ -73,7 +82,46 @@ def _measurements(spec: object, term: LossTerm) -> list[Measurement]:
             received=describe(spec),
             hint="use a built-in loss (cross_entropy, binary_cross_entropy, mean_squared...)",
         )
-    return parse_measurements(spec, task=task, num_classes=classes)
+    measured = parse_measurements(spec, task=task, num_classes=classes)
+    if not any(m.key == "loss" for m in measured):
+        # the loss is always measured (as NetTrain reports it): the best net's ties and every
+        # report read it, whatever else was asked for
+        measured = parse_measurements(["loss"], task=task) + measured
+    return measured
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What a run measures and when it stops: resolved from the options before training.
+
+    Attributes:
+        measured: the measurements of every round and validation (the loss always first or
+            among them).
+        criterion: the resolved ``training_stopping_criterion``, or None.
+    """
+
+    measured: list[Measurement]
+    criterion: StoppingCriterion | None
+
+    @property
+    def directions(self) -> dict[str, str | None]:
+        directions: dict[str, str | None] = {m.key: m.direction for m in self.measured}
+        directions.setdefault("loss", "decreasing")
+        return directions
+
+
+def resolve_watch(measurements: object, criterion: object, plan: LossPlan) -> Watch:
+    """Check ``training_progress_measurements`` and ``training_stopping_criterion`` against the
+    loss the run trains on, before any training (a misspelt name costs no time).
+
+    Raises:
+        NetTrainError: an unknown or unfitting measurement, a criterion naming no measurement.
+    """
+    measured = _measurements(measurements, plan.terms[0])
+    watch = Watch(measured, None)
+    if criterion is None:
+        return watch
+    return Watch(measured, parse_criterion(criterion, directions=watch.directions))
 
 
 @dataclass
@@ -101,14 +149,34 @@ def _check_sub_options(options: Mapping[Any, object], argument: str, expected: s
 
 
 def parse_validation_interval(spec: object) -> tuple[object, Interval]:
-    """Split ``(data, {"interval": ...})`` into the data and its interval (default: 1 round)."""
+    """Split ``(data, {"interval": ...})`` into the data and its interval (default: 1 round).
+
+    A generator takes ``round_length`` as the training generator does (seed 000):
+    ``(g, {"round_length": n})`` calls ``g`` often enough for about n examples per validation,
+    and may carry the ``interval`` in the same dict.
+
+    >>> parse_validation_interval((print, {"round_length": 50, "interval": "2 rounds"}))
+    ((<built-in function print>, {'round_length': 50}), Interval(amount=2.0, unit='rounds'))
+    """
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping):
-        _check_sub_options(
-            spec[1], "validation_set", '{"interval": "2 rounds" | "500 batches" | "30 s"}'
-        )
-        if "interval" not in spec[1]:
-            return spec[0], Interval(1.0, "rounds")
-        return spec[0], parse_interval(spec[1]["interval"], argument="validation_set")
+        data, options = spec
+        generator = callable(data) and not isinstance(data, nn.Module | Tensor)
+        allowed = ("interval", "round_length") if generator else ("interval",)
+        unknown = [k for k in options if k not in allowed]
+        if unknown:
+            raise NetTrainError(
+                "validation_set",
+                f"unknown sub-option {unknown[0]!r}",
+                expected='{"interval": "2 rounds" | "500 batches" | "30 s"}'
+                + (', and "round_length" for a generator' if generator else ""),
+                received=repr(unknown[0]),
+                hint=did_you_mean(str(unknown[0]), allowed),
+            )
+        if "round_length" in options:
+            data = (data, {"round_length": options["round_length"]})
+        if "interval" not in options:
+            return data, Interval(1.0, "rounds")
+        return data, parse_interval(options["interval"], argument="validation_set")
     return spec, Interval(1.0, "rounds")
 
 
@@ -139,19 +207,23 @@ class ProgressFunction:
         self.wants_batches = interval.unit == "batches"
         self.interval: float | None = interval.amount if interval.unit == "seconds" else None
         self.signal: str | None = None
+        self.label = "training_progress_function"
+        self._next_time = interval.amount  # the loop reports at the shortest interval of all
+
+    def due(self, absolute_batch: int, fraction: float) -> bool:
+        """Per batch (batch intervals only): whether this batch is one to call at."""
+        return absolute_batch % int(self.every.amount) == 0
 
     def notify(self, event: str, live: dict[str, Any]) -> None:
         unit, amount = self.every.unit, self.every.amount
         due = (
-            (
-                unit == "batches"
-                and event == "batch_complete"
-                and live["absolute_batch"] % int(amount) == 0
-            )
+            (unit == "batches" and event == "batch_complete")  # the loop asked due() first
             or (unit == "rounds" and event == "round_complete" and live["round"] % int(amount) == 0)
-            or (unit == "seconds" and event == "report")
+            or (unit == "seconds" and event == "report" and live["time_elapsed"] >= self._next_time)
             or event in TERMINAL_EVENTS
         )
+        if unit == "seconds" and event == "report" and due:
+            self._next_time = live["time_elapsed"] + amount
         if not due or (self.signal is not None and event not in TERMINAL_EVENTS):
             return
         answer = self.function({**live, "event": event})
@@ -227,18 +299,19 @@ class Monitor:
         net: nn.Module,
         inputs: tuple[str, ...],
         plan: LossPlan,
-        measurements: object,
+        watch: Watch,
         validation: Validation | None,
-        criterion: object,
         batch_size: int,
         device: torch.device,
         record_batches: bool = False,
+        example_losses: ExampleLosses | None = None,
     ) -> None:
         self.net, self.inputs, self.plan = net, inputs, plan
+        self.example_losses = example_losses
         self.term = plan.terms[0]
         task, scores, classes = task_of(self.term)
         self.task = task or "regression"
-        self.measured = _measurements(measurements, self.term)
+        self.measured = watch.measured
         self._make_accumulator: Callable[[], Accumulator] = lambda: Accumulator(
             self.measured, task=self.task, scores=scores, num_classes=classes, device=device
         )
@@ -257,12 +330,10 @@ class Monitor:
         self.batch_values: list[dict[str, Any]] = []
         self.validation = validation
         self.eval_batch = max(batch_size, min(4 * batch_size, 1024))
-        directions = {m.key: m.direction for m in self.measured}
-        directions.setdefault("loss", "decreasing")
-        self.criterion: StoppingCriterion | None = None
+        directions = watch.directions
+        self.criterion: StoppingCriterion | None = watch.criterion
         self.stopping: StoppingTracker | None = None
-        if criterion is not None:
-            self.criterion = parse_criterion(criterion, directions=directions)
+        if self.criterion is not None:
             self.stopping = StoppingTracker(self.criterion)
             if validation is None:
                 warnings.warn(
@@ -270,7 +341,7 @@ class Monitor:
                     "training round measurements, which keep improving as the net overfits; "
                     "give a validation_set to stop on unseen data",
                     NetTrainWarning,
-                    stacklevel=4,
+                    stacklevel=5,
                 )
         self.best: _BestTracker | None = None
         if validation is not None:
@@ -278,6 +349,8 @@ class Monitor:
                 key, direction, tie = self.criterion.key, self.criterion.direction, None
             elif "error_rate" in directions:
                 key, direction, tie = "error_rate", "decreasing", "loss"
+            elif "accuracy" in directions:  # top-1 accuracy ranks nets as the error rate does
+                key, direction, tie = "accuracy", "increasing", "loss"
             else:
                 key, direction, tie = "loss", "decreasing", None
             self.best = _BestTracker(net, key, direction, tie)
@@ -288,19 +361,36 @@ class Monitor:
     @property
     def observes(self) -> bool:
         """Whether the step must hand each batch's outputs to :meth:`observe`."""
-        return self._training_measured or self.batch_stats is not None or self._ports is not None
+        return (
+            self._training_measured
+            or self.batch_stats is not None
+            or self._ports is not None
+            or self.example_losses is not None
+        )
+
+    def live_extras(self) -> dict[str, Any]:
+        """What the monitor adds to the live properties: ``example_losses`` when tracked."""
+        if self.example_losses is None:
+            return {}
+        return {"example_losses": self.example_losses.value()}
 
     def observe(
         self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor], loss: Tensor
     ) -> None:
-        if self._training_measured:
-            self.observe_into(self.round_stats, outputs, batch, loss)
-        if self._ports is not None:
-            self._ports.add(outputs, batch)
-        if self.batch_stats is not None:
-            self.batch_stats.reset()
-            self.observe_into(self.batch_stats, outputs, batch, loss)
-            self.batch_values.append(self.batch_stats.result())
+        try:
+            if self.example_losses is not None:
+                self.example_losses.observe(outputs, batch)
+            if self._training_measured:
+                self.observe_into(self.round_stats, outputs, batch, loss)
+            if self._ports is not None:
+                self._ports.add(outputs, batch)
+            if self.batch_stats is not None:
+                self.batch_stats.reset()
+                self.observe_into(self.batch_stats, outputs, batch, loss)
+                self.batch_values.append(self.batch_stats.result())
+        except Exception as error:
+            add_note(error, "raised while measuring the batch (after its update)")
+            raise
 
     def after_batch(self, state: TrainState, elapsed: float) -> str | None:
         v = self.validation
@@ -333,7 +423,7 @@ class Monitor:
             if v.interval.unit == "rounds" and state.round % int(v.interval.amount) == 0:
                 return self.validate(state)
             return None
-        if self.stopping is not None and self.stopping.check(self._criterion_values(state)):
+        if self._should_stop(state):
             return "stopping_criterion"
         return None
 
@@ -390,16 +480,29 @@ class Monitor:
     def validate(self, state: TrainState) -> str | None:
         """Validate now: record, keep the best weights, check the stopping criterion."""
         state.flush()
-        values = self.evaluate()
+        try:
+            values = self.evaluate()
+        except Exception as error:
+            add_note(error, "raised while validating on the validation_set")
+            raise
         state.validation_losses.append(float(values.get("loss", math.nan)))
         state.validation_measurements.append(values)
         state.validation_positions.append(state.absolute_batch)
         state.validation_rounds.append(state.round)
         if self.best is not None:
             self.best.consider(values, state)
-        if self.stopping is not None and self.stopping.check(self._criterion_values(state)):
+        if self._should_stop(state):
             return "stopping_criterion"
         return None
+
+    def _should_stop(self, state: TrainState) -> bool:
+        if self.stopping is None:
+            return False
+        try:
+            return bool(self.stopping.check(self._criterion_values(state)))
+        except Exception as error:
+            add_note(error, "raised by the training_stopping_criterion")
+            raise
 
     def _criterion_values(self, state: TrainState) -> dict[str, Any]:
         if self.validation is not None:

@@ -20,16 +20,34 @@ from typing import Any
 
 import torch
 
+from .errors import NetTrainError
+
 __all__ = ["dataset_name", "named_data", "resolve_named_validation"]
 
 
-def dataset_name(data: object) -> str | None:
-    """The canonical dataset name when ``data`` is a name or a loaded split, else None."""
+def dataset_name(data: object, argument: str = "data") -> str | None:
+    """The canonical dataset name when ``data`` is a name or a loaded split, else None.
+
+    Raises:
+        NetTrainError: a string that names no dataset (with close matches), naming
+            ``argument`` (the data, or the validation set).
+    """
     from .datasets import DatasetSplit, canonical_name
 
     if isinstance(data, DatasetSplit):
         return data.name
-    return canonical_name(data) if isinstance(data, str) else None
+    if not isinstance(data, str):
+        return None
+    try:
+        return canonical_name(data)
+    except NetTrainError as error:
+        raise NetTrainError(
+            argument,
+            error.problem,
+            expected=f"a dataset name, {error.expected}" if error.expected else None,
+            received=error.received,
+            hint=error.hint,
+        ) from None
 
 
 def named_data(source: object, split: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -62,7 +80,7 @@ def resolve_named_validation(spec: object, training_name: str | None) -> object:
         if training_name is None:
             return spec if options is None else (spec, options)  # train() explains "auto"
         spec = named_data(training_name, "test")[0]
-    elif (name := dataset_name(spec)) is not None:
+    elif (name := dataset_name(spec, "validation_set")) is not None:
         spec = named_data(name if isinstance(spec, str) else spec, "test")[0]
         if training_name is None and not isinstance(spec["input"], list):
             # the training data are tensors without an image encoder: give the net what its

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,11 +32,13 @@ PROPERTIES: dict[str, str] = {
     "batches_per_round": "int or None: batches in one round (None for streams of unknown length)",
     "batch_loss_list": "list[float]: the loss of every batch",
     "batch_permutation": "list[torch.Tensor]: for each round, the order examples were visited in",
-    "example_losses": "torch.Tensor [n]: the final net's loss on each training example",
+    "example_losses": "torch.Tensor [n]: each training example's loss when it was last trained "
+    "on, in data order (NaN: not trained on yet); kept only when asked for by name",
     "examples_processed": "int: examples trained on, counting repeats",
     "initial_learning_rate": "float: the learning rate at the first update",
-    "final_learning_rate": "float: the learning rate at the last update",
+    "final_learning_rate": "float: the learning rate the last update used",
     "input_form": "str: the data form that was recognised (pairs, inputs_targets, ...)",
+    "train_input_form": "str: the call as Python source with every automatic choice resolved",
     "loss_function": "dict: the loss chosen for each output port",
     "mean_batches_per_second": "float",
     "mean_examples_per_second": "float",
@@ -71,15 +74,31 @@ PROPERTIES: dict[str, str] = {
     "skipped_training_data": "dict: examples no encoder could read: count, indices, ports",
 }
 
-PLANNED_PROPERTIES = (
-    "checkpointing_files",
-    "final_plots",
-    "loss_plot",
-)
+PLANNED_PROPERTIES = {
+    "checkpointing_files": "checkpoints (SPEC S9)",
+    "final_plots": "plots (SPEC S5)",
+    "loss_plot": "plots (SPEC S5)",
+}
+# other names of properties: NetTrain's own, and the results object
+ALIASES = {
+    "results_object": "all",
+    "net_train_input_form": "train_input_form",
+    "net_train_results_object": "all",
+}
+
+
+def _snake(name: str) -> str:
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip())
+    return re.sub(r"[\s\-]+", "_", spaced).lower()
 
 
 def check_property_name(name: object) -> str:
-    """Return ``name`` if it is a known property, else raise with close matches."""
+    """The property's name in snake_case ("all" for the results object), from a snake_case or
+    NetTrain CamelCase name ("RoundLoss", "ResultsObject"); else raise with close matches.
+
+    >>> check_property_name("RoundLoss"), check_property_name("results_object")
+    ('round_loss', 'all')
+    """
     if not isinstance(name, str):
         raise NetTrainError(
             "prop",
@@ -87,20 +106,24 @@ def check_property_name(name: object) -> str:
             expected="a property name",
             received=describe(name),
         )
-    if name in PROPERTIES:
+    if name in PROPERTIES or name == "all":
         return name
-    if name in PLANNED_PROPERTIES:
+    key = _snake(name)
+    key = ALIASES.get(key, key)
+    if key in PROPERTIES or key == "all":
+        return key
+    if key in PLANNED_PROPERTIES:
         raise NetTrainError(
             "prop",
             f"the property {name!r} is not available in this version of nettrain",
             received=repr(name),
-            hint="it comes with validation, plots or checkpoints (SPEC S1.5)",
+            hint=f"it comes with {PLANNED_PROPERTIES[key]}, planned in a later version",
         )
     raise NetTrainError(
         "prop",
         f"unknown property {name!r}",
         received=repr(name),
-        hint=did_you_mean(name, PROPERTIES),
+        hint=did_you_mean(key, [*PROPERTIES, *ALIASES, "all"]),
     )
 
 

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,8 @@ __all__ = ["REASONS", "TrainState"]
 REASONS = {
     "max_training_rounds": "the requested number of rounds was done",
     "time_goal": "the time goal was reached",
-    "weights_diverged": "the loss or the weights became NaN or infinite",
+    "weights_diverged": "the loss or the weights became NaN or infinite, or the loss exploded "
+    "(10,000 times above the first batch's loss or the best round's)",
     "stopped_by_user": "interrupted (Ctrl-C)",
     "data_exhausted": "a one-shot data stream ran out",
     "stopping_criterion": "the stopping criterion said training no longer improves",
@@ -57,6 +59,7 @@ _PROGRESS_FIELDS = (
     "best_round",
     "best_position",
     "best_weights",
+    "initial_loss",
 )
 
 
@@ -81,6 +84,8 @@ class TrainState:
         validation_*: one entry per validation: loss, measurements, absolute batch, round.
         best_round / best_position / best_weights: the best validation so far and a copy of
             the weights it had (S2.2).
+        initial_loss: the loss of the net before training, on a sample of the data (the
+            reference of the divergence check, :meth:`loss_reference`).
     """
 
     net: nn.Module
@@ -108,6 +113,7 @@ class TrainState:
     best_round: int | None = None
     best_position: int | None = None
     best_weights: dict[str, Tensor] | None = None
+    initial_loss: float | None = None
 
     def record_batch_count(self, examples: int) -> None:
         self.batch_in_round += 1
@@ -118,7 +124,8 @@ class TrainState:
         """Read this round's pending losses from the device (one sync) into the history."""
         if not self.pending:
             return []
-        values = torch.stack(self.pending).float().tolist()
+        # float64: Python floats hold it exactly, and a float64 run keeps its precision
+        values = torch.stack(self.pending).double().tolist()
         self.batch_losses.extend(values)
         self.batch_sizes.extend(self.pending_sizes)
         self.pending.clear()
@@ -141,6 +148,15 @@ class TrainState:
         self.round_positions.append(self.absolute_batch)
         self.batch_in_round = 0
         return loss
+
+    def loss_reference(self) -> float | None:
+        """The loss level the run started from, which a sane run never exceeds by a large
+        factor: the larger of ``initial_loss`` (the untrained net on a sample of the data) and
+        the first round's loss (None when neither is known). Not a single batch's loss, which
+        can be near 0 by chance."""
+        known = [v for v in (self.initial_loss, *self.round_losses[:1]) if v is not None]
+        known = [v for v in known if math.isfinite(v)]
+        return max(known) if known else None
 
     def state_dict(self) -> dict[str, Any]:
         """The state as plain data: progress numbers, net weights, optimizer state, RNG state."""

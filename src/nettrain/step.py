@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
+from .errors import add_note
 from .losses import LossPlan
-from .ports import output_ports
 
 __all__ = ["Step", "make_step"]
 
@@ -47,15 +47,7 @@ def make_step(
     zero_grad = updater.zero_grad  # type: ignore[attr-defined]
     update = updater.step  # type: ignore[attr-defined]
 
-    if len(inputs) == 1:
-        (name,) = inputs
-
-        def forward(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-            return output_ports(net(batch[name]))
-    else:
-
-        def forward(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-            return output_ports(net(*[batch[n] for n in inputs]))
+    forward = plan.forward_function(net, inputs)
 
     if getattr(updater, "needs_closure", False):
         # L-BFGS re-evaluates the loss during its line search, so it gets a closure.
@@ -70,7 +62,11 @@ def make_step(
                 seen[:] = [outputs]
                 return loss
 
-            loss = update(closure).detach()
+            try:
+                loss = update(closure).detach()
+            except Exception as error:
+                add_note(error, "raised in the L-BFGS step (forward(), the loss or backward())")
+                raise
             if observe is not None:
                 with torch.no_grad():
                     observe(seen[0], batch, loss)
@@ -79,11 +75,20 @@ def make_step(
         return closure_step
 
     def step(batch: Mapping[str, Tensor]) -> Tensor:
-        outputs = forward(batch)
-        loss = plan(outputs, batch)
-        zero_grad()
-        loss.backward()
-        update()
+        # ``where`` names the part that raised, for the note on a user's exception
+        where = "the net's forward()"
+        try:
+            outputs = forward(batch)
+            where = "the loss function"
+            loss = plan(outputs, batch)
+            where = "backward()"
+            zero_grad()
+            loss.backward()
+            where = "the optimizer update"
+            update()
+        except Exception as error:
+            add_note(error, f"raised by {where}")
+            raise
         loss = loss.detach()
         if observe is not None:
             with torch.no_grad():

@@ -29,6 +29,7 @@ from .errors import NetTrainError, NetTrainWarning
 from .losses import LossPlan
 from .net import Net
 from .ports import bind_inputs
+from .runtime.modules import attach_forward_pre_hook
 
 __all__ = ["Typed"]
 
@@ -100,8 +101,18 @@ class Typed:
         )
         return data if encoded is None else encoded.columns
 
-    def install(self, inputs: tuple[str, ...]) -> None:
-        """Per-batch encoder work (images: scale and normalise) as a pre-hook on the module."""
+    def add_feature_axes(self, ports: list[str]) -> None:
+        """Columns of scalars that the net takes as ``[n, 1]`` get a scalar encoder that adds
+        the axis per batch (recorded in the ``encoders`` property; the returned ``Net`` then
+        answers ``net(3.7)``)."""
+        from .coders import ScalarEncoder
+
+        for port in ports:
+            self.encoders[port] = ScalarEncoder(feature_axis=True)
+
+    def install(self, inputs: tuple[str, ...], module: nn.Module | None = None) -> None:
+        """Per-batch encoder work (images: scale and normalise; text: trim the padding; scalars:
+        add the feature axis) as a pre-hook on ``module`` (default: the net being trained)."""
         steps = [(i, self.encoders[p].prepare) for i, p in enumerate(inputs) if p in self.encoders]
         if not steps:
             return
@@ -112,7 +123,8 @@ class Typed:
                 values[position] = function(values[position])
             return tuple(values)
 
-        self.hooks.append(self.module.register_forward_pre_hook(prepare))
+        target = self.module if module is None else module
+        self.hooks.append(attach_forward_pre_hook(target, prepare))
 
     def close(self) -> None:
         for hook in self.hooks:
@@ -120,9 +132,18 @@ class Typed:
         self.hooks.clear()
 
     def net(
-        self, inputs: tuple[str, ...], plan: LossPlan, sample: Mapping[str, Tensor]
+        self,
+        inputs: tuple[str, ...],
+        plan: LossPlan,
+        sample: Mapping[str, Tensor],
+        module: nn.Module | None = None,
     ) -> Net | None:
-        """The trained ``Net``, when the run used encoders or was given a ``Net``."""
+        """The trained ``Net`` around ``module`` (default: the net trained in place), when the
+        run used encoders or was given a ``Net``; None otherwise.
+
+        Each output's decoder reads what the module really outputs: probabilities after a
+        final Softmax/Sigmoid, log-probabilities after a LogSoftmax, logits otherwise.
+        """
         from .coders import decoder_for
 
         if not self.encoders and self.given is None:
@@ -131,14 +152,22 @@ class Typed:
         targets: dict[str, Any] = {}
         for term in plan.terms:
             encoder = self.encoders.get(term.target) if term.target else None
-            outputs[term.output] = decoder_for(encoder) if encoder is not None else None
+            scores = "probabilities" if term.tap is not None else term.scores
+            outputs[term.output] = (
+                decoder_for(encoder, scores=scores) if encoder is not None else None
+            )
             if encoder is not None and term.target is not None:
                 targets[term.target] = encoder
         shapes = {p: list(sample[p].shape[1:]) for p in inputs if p in sample}
         net = Net(
-            self.module, {p: self.encoders.get(p) for p in inputs}, outputs, shapes, targets=targets
+            self.module if module is None else module,
+            {p: self.encoders.get(p) for p in inputs},
+            outputs,
+            shapes,
+            targets=targets,
         )
-        if self.given is not None:  # keep the object the user holds: update it in place
+        if self.given is not None and module is None:
+            # keep the object the user holds: update it in place
             self.given.inputs, self.given.outputs = net.inputs, net.outputs
             self.given.targets, self.given.example_shapes = net.targets, net.example_shapes
             return self.given
@@ -151,6 +180,17 @@ class Typed:
             for p, e in self.encoders.items()
             if e.kind == "boolean" or (e.kind == "class" and getattr(e, "multilabel", False))
         )
+
+    def class_targets(self) -> dict[str, int]:
+        """Target columns that a class encoder made class indices, and their class counts."""
+        return {
+            p: len(e.classes)
+            for p, e in self.encoders.items()
+            if e.kind == "class"
+            and not getattr(e, "multilabel", False)
+            and getattr(e, "output", "index") == "index"
+            and e.classes is not None
+        }
 
     def describe(self) -> dict[str, str]:
         """Which encoder each port got (recorded in the results)."""

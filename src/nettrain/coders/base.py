@@ -76,6 +76,11 @@ class Encoder:
         """Per-batch work after batching, on the batch's device (identity for most kinds)."""
         return batch
 
+    def is_single(self, value: Any) -> bool:
+        """Whether ``value`` given to a ``Net`` is one raw example rather than a list of them
+        (most kinds: anything but a list is one example)."""
+        return not isinstance(value, list)
+
     def config(self) -> dict[str, Any]:
         """The encoder as a JSON-able dict (``kind`` plus every field)."""
         out: dict[str, Any] = {"kind": self.kind}

@@ -114,9 +114,12 @@ class Decoder:
         raise NotImplementedError
 
 
+SCORES = ("logits", "probabilities", "log_probabilities")
+
+
 def _check_scores(scores: str, threshold: float) -> None:
     """Check the ``scores`` and ``threshold`` fields that the class and boolean decoders share."""
-    check_choice("scores", scores, ("logits", "probabilities"))
+    check_choice("scores", scores, SCORES)
     if not 0 < threshold < 1:
         raise NetTrainError("threshold", "must be in (0, 1)", received=repr(threshold))
 
@@ -190,7 +193,11 @@ class ClassDecoder(Decoder):
     Args:
         classes: the class names, in the order of the output's last dimension.
         multilabel: independent sigmoids per class instead of one softmax.
-        scores: ``"logits"`` (raw scores, the default) or ``"probabilities"``.
+        scores: what the net outputs: ``"logits"`` (raw scores, the default: the decoder
+            applies softmax, or a sigmoid per class when multilabel), ``"probabilities"`` (a
+            net ending in Softmax/Sigmoid: used as they are) or ``"log_probabilities"`` (a net
+            ending in LogSoftmax: exponentiated). ``train`` sets it from the net's last layer,
+            so the probabilities a ``Net`` reports are the module's own.
         threshold: multilabel decision threshold on each class probability.
 
     Properties (``prop``): ``"decision"``; ``("top_decisions", k)``; ``("top_probabilities", k)``
@@ -240,6 +247,8 @@ class ClassDecoder(Decoder):
             )
         if self.scores == "probabilities":
             return x
+        if self.scores == "log_probabilities":
+            return x.exp()
         return torch.sigmoid(x) if self.multilabel else torch.softmax(x, dim=-1)
 
     def _class_index(self, name: Any) -> int:
@@ -302,8 +311,8 @@ class ClassDecoder(Decoder):
     def describe(self) -> str:
         kind = "Multilabel class decoder" if self.multilabel else "Class decoder"
         how = "sigmoid" if self.multilabel else "softmax"
-        if self.scores == "probabilities":
-            how = "probabilities"
+        if self.scores != "logits":
+            how = self.scores.replace("_", "-")
         return f"{kind}: {how} over {len(self.classes)} classes {quote_list(self.classes, 6)}"
 
 
@@ -312,7 +321,8 @@ class BooleanDecoder(Decoder):
     """A score per example ``[n]`` (or ``[n, 1]``) -> True/False, probability of True, entropy.
 
     Args:
-        scores: ``"logits"`` (probability = sigmoid(score)) or ``"probabilities"``.
+        scores: what the net outputs: ``"logits"`` (probability = sigmoid(score)),
+            ``"probabilities"`` (a net ending in Sigmoid) or ``"log_probabilities"``.
         threshold: decision threshold on the probability of True.
 
     Properties: ``"decision"``, ``"probability"`` (of True), ``"entropy"`` (nats),
@@ -351,7 +361,12 @@ class BooleanDecoder(Decoder):
                 expected="a tensor of shape [n] or [n, 1]",
                 received=describe(output),
             )
-        p = x if self.scores == "probabilities" else torch.sigmoid(x)
+        if self.scores == "probabilities":
+            p = x
+        elif self.scores == "log_probabilities":
+            p = x.exp()
+        else:
+            p = torch.sigmoid(x)
         if name == "probability":
             return p.tolist()
         if name == "entropy":
@@ -361,7 +376,9 @@ class BooleanDecoder(Decoder):
         return (p >= self.threshold).tolist()
 
     def describe(self) -> str:
-        how = "sigmoid(score)" if self.scores == "logits" else "probability"
+        how = {"logits": "sigmoid(score)", "probabilities": "probability"}.get(
+            self.scores, "exp(log-probability)"
+        )
         return f"Boolean decoder: {how} >= {self.threshold} -> True"
 
 

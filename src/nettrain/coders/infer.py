@@ -213,14 +213,21 @@ def _text_encoder(column: list[Any]) -> Encoder:
     return CharactersEncoder(reason=why)
 
 
-def decoder_for(encoder: Encoder | None) -> Decoder | None:
+def decoder_for(encoder: Encoder | None, *, scores: str = "logits") -> Decoder | None:
     """The decoder that inverts an (output) encoder, or None when there is none.
+
+    Args:
+        encoder: the target's encoder.
+        scores: what the net outputs: "logits" (default), "probabilities" (it ends in
+            Softmax/Sigmoid) or "log_probabilities" (it ends in LogSoftmax).
 
     Raises:
         NetTrainError: a class encoder that has not learnt its classes yet.
 
     >>> decoder_for(ClassEncoder(classes=("a", "b"))).describe()
     "Class decoder: softmax over 2 classes 'a', 'b'"
+    >>> decoder_for(BooleanEncoder(), scores="probabilities").describe()
+    'Boolean decoder: probability >= 0.5 -> True'
     """
     if isinstance(encoder, ClassEncoder):
         if encoder.classes is None:
@@ -229,7 +236,7 @@ def decoder_for(encoder: Encoder | None) -> Decoder | None:
                 "the class encoder has not learnt its classes, so no decoder can be made",
                 hint="fit the encoder on the training column first",
             )
-        return ClassDecoder(classes=encoder.classes, multilabel=encoder.multilabel)
+        return ClassDecoder(classes=encoder.classes, multilabel=encoder.multilabel, scores=scores)
     if isinstance(encoder, BooleanEncoder):
-        return BooleanDecoder()
+        return BooleanDecoder(scores=scores)
     return None

@@ -1,7 +1,7 @@
 """Batch sources for data that is read while training: datasets, loaders, iterables, generators.
 
 Each class follows the :class:`~nettrain.data.batching.BatchSource` protocol and converts every
-batch with the same rules as in-memory data (:mod:`nettrain.data.convert`), so the engine sees
+batch with the same rules as in-memory data (:mod:`nettrain.data.columns`), so the engine sees
 ``{port: tensor}`` batches whatever the form. Batches are produced on the CPU
 (``on_device = False``); the engine moves them.
 
@@ -39,9 +39,10 @@ from typing import Any, cast
 import torch
 from torch.utils.data import DataLoader
 
-from ..errors import NetTrainError, describe
+from ..errors import NetTrainError, add_note, describe
 from .batching import round_permutation
-from .convert import Spec, batch_spec, collate_examples, format_spec, to_batch
+from .columns import collate_examples, to_batch
+from .specs import Spec, batch_spec, format_spec
 from .table import Batch
 
 __all__ = ["BatchIterableSource", "DatasetSource", "GeneratorSource"]
@@ -69,6 +70,7 @@ def _stream_batch(
     shapes: bool,
     unlike: str,
     hint: str,
+    index: int | None = None,
 ) -> Batch:
     """``raw`` converted with the in-memory rules (errors say ``where``), then checked against
     the stream's ``first`` batch (None: ``raw`` is the first): ports and dtypes, and example
@@ -88,6 +90,8 @@ def _stream_batch(
         raise NetTrainError(
             argument,
             unlike,
+            index=index,
+            unit="batch",
             expected=format_spec(reference, shapes=shapes),
             received=format_spec(spec, shapes=shapes),
             hint=hint,
@@ -187,7 +191,13 @@ class DatasetSource:
         return self._reference
 
     def _collate(self, indices: list[int]) -> Batch:
-        items = [self.dataset[i] for i in indices]
+        items = []
+        for i in indices:
+            try:
+                items.append(self.dataset[i])
+            except Exception as error:  # the dataset's own code: say which example it was
+                add_note(error, f"raised by the training data's dataset[{i}] (example {i})")
+                raise
         try:
             columns, _ = collate_examples(
                 items, float_dtype=self.float_dtype, argument=self.argument, single_items=True
@@ -310,6 +320,10 @@ class BatchIterableSource:
         """Up to ``batch_size`` examples of the first batch (read once, then kept)."""
         return _head(self._peek(), batch_size)
 
+    def first_batch_size(self) -> int:
+        """The size of the stream's first batch: the batch size it brings with it."""
+        return len(next(iter(self._peek().values())))
+
     def _peek(self) -> Batch:
         if self._first is None:
             if self._exhausted:
@@ -352,6 +366,7 @@ class BatchIterableSource:
             shapes=False,
             unlike=f"has a batch unlike the first batch (ports or dtypes differ) {where}",
             hint="make every batch hold the same ports with the same dtypes",
+            index=index,
         )
         if self._first is None:
             self._first = batch
@@ -515,6 +530,7 @@ class GeneratorSource:
             unlike=f"generator call {call + 1} of round {round} returned a batch unlike the first "
             "call's (ports, example shapes or dtypes differ)",
             hint="make the function return the same ports, shapes and dtypes on every call",
+            index=call,
         )
         if self._first is None:
             self._first = batch

@@ -34,6 +34,8 @@ from torch import Tensor
 
 __all__ = ["Spread", "box_iou", "merge_spread", "r_squared"]
 
+_EPS = 2.0**-52  # float64's machine epsilon: the sums are float64
+
 # (mean, sum of squared deviations from it) of the elements seen so far, as device tensors;
 # the count is a host int kept by the caller.
 Spread = tuple[Tensor, Tensor]
@@ -67,16 +69,24 @@ def merge_spread(spread: Spread, seen: int, values: Tensor) -> Spread:
     return mean + delta * (count / total), m2 + batch_m2 + delta.square() * (seen * count / total)
 
 
-def r_squared(ss_res: float, ss_tot: float) -> float:
+def r_squared(ss_res: float, ss_tot: float, count: int = 0, mean: float = 0.0) -> float:
     """1 - SSres/SStot, with scikit-learn's finite convention for a constant target.
+
+    A constant target's SStot is 0 only in exact arithmetic: the running mean of n equal values
+    is off by up to about n rounding steps, which leaves an SStot of order n * (n eps mean)².
+    Below that bound (``count`` values with mean ``mean``, float64 sums) the target counts as
+    constant, whatever the batches were, so the result does not depend on the batch size.
 
     >>> r_squared(1.0, 4.0), r_squared(0.0, 0.0), r_squared(2.0, 0.0)
     (0.75, 1.0, 0.0)
+    >>> r_squared(0.03, 5.8e-34, count=3, mean=0.1)  # [0.1] * 3: a constant target
+    0.0
     """
     if math.isnan(ss_res) or math.isnan(ss_tot):
         return math.nan
-    if ss_tot == 0.0:
-        return 1.0 if ss_res == 0.0 else 0.0
+    noise = count * (4 * count * _EPS * abs(mean)) ** 2
+    if ss_tot <= noise:
+        return 1.0 if ss_res <= noise else 0.0
     return 1.0 - ss_res / ss_tot
 
 

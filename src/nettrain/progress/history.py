@@ -1,32 +1,45 @@
-"""Custom histories: ``{"property": name or f, "form": "list", "interval": "batch"}``.
+"""Custom histories: ``{"property": name or f, "form": "list", "interval": "batch"}`` (S1.5).
 
-A history records one live property (or a function of the live properties) during training,
-every batch, every round, or every so many seconds, and gives the list at the end.
+A history records one live property (any key a ``training_progress_function`` sees), or a
+function of the live properties, during training, and gives the list at the end. As in
+NetTrain, keys and values may be written in Wolfram's CamelCase (``{"Property": "RoundLoss",
+"Form": "TransposedList", "Interval": "Round"}``).
+
+Intervals: ``"batch"``, ``"round"``, ``"N batches"``, ``"N rounds"``, ``"P percent"`` (each
+time training passes another P% of its planned batches, or of its time goal), or a time
+(``30``, ``"30 s"``, ``"2 min"``). A history of ``"example_losses"`` makes the run keep each
+example's latest loss (see :mod:`nettrain.monitor`); collected every round it gives a rounds x
+examples matrix (``torch.stack(history)``).
 
 Example:
-    >>> h = HistoryCollector.parse({"property": "round_loss", "interval": "round"})
-    >>> h.notify("round_complete", {"round_loss": 0.5})
-    >>> h.notify("round_complete", {"round_loss": 0.25})
+    >>> h = HistoryCollector.parse({"Property": "RoundLoss", "Interval": "2 rounds"})
+    >>> for r, loss in enumerate([0.5, 0.4, 0.3, 0.2], start=1):
+    ...     h.notify("round_complete", {"round": r, "round_loss": loss})
     >>> h.result()
-    [0.5, 0.25]
+    [0.4, 0.2]
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import NetTrainError, describe, did_you_mean
-from ..options.durations import parse_seconds
+from ..options.durations import parse_interval
 
-__all__ = ["LIVE_PROPERTIES", "HistoryCollector"]
+__all__ = ["LIVE_PROPERTIES", "HistoryCollector", "snake"]
 
+# every key of the live properties (nettrain.loop.live_properties) a history can collect
 LIVE_PROPERTIES = (
     "absolute_batch",
     "batch",
     "batch_loss",
     "batches_per_round",
     "batches_per_second",
+    "best_validation_round",
+    "example_losses",
     "examples_per_second",
     "examples_processed",
     "learning_rate",
@@ -35,57 +48,154 @@ LIVE_PROPERTIES = (
     "progress_fraction",
     "round",
     "round_loss",
+    "round_measurements",
     "time_elapsed",
     "time_remaining",
+    "validation_loss",
+    "validation_measurements",
 )
+_KEYS = ("property", "form", "interval")
 _FORMS = ("list", "transposed_list")
+_PERCENT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(%|percent)\s*$", re.IGNORECASE)
+
+
+def snake(name: str) -> str:
+    """Wolfram's CamelCase as snake_case: ``"RoundLoss" -> "round_loss"`` (snake stays).
+
+    >>> snake("ValidationMeasurements"), snake("TransposedList"), snake("round_loss")
+    ('validation_measurements', 'transposed_list', 'round_loss')
+    """
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip())
+    return re.sub(r"[\s\-]+", "_", spaced).lower()
+
+
+def _interval(value: object) -> tuple[float, str]:
+    """``(amount, unit)`` with unit "batches", "rounds", "seconds" or "percent"."""
+    if isinstance(value, str):
+        key = snake(value)
+        if key in ("batch", "round"):
+            return 1.0, {"batch": "batches", "round": "rounds"}[key]
+        match = _PERCENT.match(value)
+        if match:
+            amount = float(match.group(1))
+            if not 0 < amount <= 100:
+                raise NetTrainError(
+                    "prop",
+                    "a history's percent interval must be above 0 and at most 100",
+                    expected='e.g. "10 percent"',
+                    received=repr(value),
+                )
+            return amount, "percent"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise NetTrainError(
+            "prop",
+            "a history's interval is not one nettrain knows",
+            expected='"batch", "round", "N batches", "N rounds", "P percent" or a time '
+            '("30 s", "2 min")',
+            received=describe(value),
+        )
+    if isinstance(value, int | float):
+        return _seconds(float(value), value)
+    parsed = parse_interval(value, argument="prop")
+    if parsed.unit in ("batches", "rounds"):
+        if parsed.amount != int(parsed.amount):
+            raise NetTrainError(
+                "prop",
+                f"a history's interval in {parsed.unit} must be a whole number",
+                expected=f'e.g. "2 {parsed.unit}"',
+                received=repr(value),
+            )
+        return parsed.amount, parsed.unit
+    return _seconds(parsed.amount, value)
+
+
+def _seconds(amount: float, given: object) -> tuple[float, str]:
+    if not (amount > 0 and math.isfinite(amount)):
+        raise NetTrainError(
+            "prop",
+            "a history's time interval must be a positive number of seconds",
+            expected='e.g. 30 or "30 s"',
+            received=repr(given),
+        )
+    return amount, "seconds"
 
 
 class HistoryCollector:
-    """Collects a property's values over a run (an observer of the loop)."""
+    """Collects a property's values over a run (an observer of the loop).
+
+    Args:
+        prop: a live property's name, or a function of the live properties.
+        form: "list" (one entry per time collected) or "transposed_list" (for a property or
+            function whose values are sequences: one list per component).
+        interval: ``(amount, unit)``; see the module docstring.
+    """
+
+    label = "custom history"
 
     def __init__(
-        self, prop: str | Callable[[dict[str, Any]], Any], form: str, interval: str | float
+        self,
+        prop: str | Callable[[dict[str, Any]], Any],
+        form: str,
+        interval: tuple[float, str],
     ) -> None:
         self.prop = prop
         self.form = form
-        self.every = interval  # "batch", "round" or seconds
-        self.wants_batches = interval == "batch"
-        self.interval: float | None = interval if isinstance(interval, float) else None
+        self.amount, self.unit = interval
+        # batches and percentages are checked after every batch (cheaply: see ``due``)
+        self.wants_batches = self.unit in ("batches", "percent")
+        self.interval: float | None = self.amount if self.unit == "seconds" else None
         self.values: list[Any] = []
+        self._next_time = self.amount if self.unit == "seconds" else math.inf
+        self._next_fraction = self.amount / 100 if self.unit == "percent" else math.inf
+
+    @property
+    def name(self) -> str | None:
+        """The property's name, or None for a function."""
+        return self.prop if isinstance(self.prop, str) else None
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> HistoryCollector:
-        """Read a custom-history dict. Raises NetTrainError for unknown keys or values."""
-        unknown = [k for k in spec if k not in ("property", "form", "interval")]
+        """Read a custom-history dict (keys in snake_case or CamelCase).
+
+        Raises:
+            NetTrainError: unknown keys, an unknown property (with close matches), an unknown
+                form or interval (argument "prop").
+        """
+        given = {snake(str(k)) if isinstance(k, str) else k: v for k, v in spec.items()}
+        unknown = [k for k in given if k not in _KEYS]
         if unknown:
             raise NetTrainError(
                 "prop",
                 f"unknown key {unknown[0]!r} in a custom history",
                 expected='keys "property", "form", "interval"',
                 received=repr(unknown[0]),
+                hint=did_you_mean(str(unknown[0]), _KEYS),
             )
-        if "property" not in spec:
+        if "property" not in given:
             raise NetTrainError(
                 "prop",
                 "a custom history needs a 'property'",
                 expected='{"property": name or function, "form": "list", "interval": "batch"}',
                 received=repr(dict(spec)),
             )
-        prop = spec["property"]
-        if isinstance(prop, str) and prop not in LIVE_PROPERTIES:
-            raise NetTrainError(
-                "prop",
-                f"{prop!r} is not a live property",
-                expected="one of " + ", ".join(LIVE_PROPERTIES) + ", or a function",
-                received=repr(prop),
-                hint=did_you_mean(prop, LIVE_PROPERTIES),
-            )
-        if not (isinstance(prop, str) or callable(prop)):
+        prop = given["property"]
+        if isinstance(prop, str):
+            key = snake(prop)
+            if key not in LIVE_PROPERTIES:
+                raise NetTrainError(
+                    "prop",
+                    f"{prop!r} is not a live property",
+                    expected="one of " + ", ".join(LIVE_PROPERTIES) + ", or a function",
+                    received=repr(prop),
+                    hint=did_you_mean(key, LIVE_PROPERTIES),
+                )
+            prop = key
+        elif not callable(prop):
             raise NetTrainError(
                 "prop", "a history's property must be a name or a function", received=describe(prop)
             )
-        form = spec.get("form", "list")
+        form = given.get("form", "list")
+        form = snake(form) if isinstance(form, str) else form
         if form == "plot":
             raise NetTrainError(
                 "prop",
@@ -100,17 +210,29 @@ class HistoryCollector:
                 expected=" or ".join(map(repr, _FORMS)),
                 received=describe(form),
             )
-        interval = spec.get("interval", "round")
-        if interval not in ("batch", "round"):
-            interval = parse_seconds(interval, argument="prop")
-        return cls(prop, form, interval)
+        return cls(prop, form, _interval(given.get("interval", "round")))
+
+    def due(self, absolute_batch: int, fraction: float) -> bool:
+        """Per batch (batch and percent intervals): whether to collect at this batch."""
+        if self.unit == "batches":
+            return absolute_batch % int(self.amount) == 0
+        if fraction + 1e-12 >= self._next_fraction:
+            while self._next_fraction <= fraction + 1e-12:
+                self._next_fraction += self.amount / 100
+            return True
+        return False
 
     def notify(self, event: str, live: dict[str, Any]) -> None:
-        due = (
-            (self.every == "batch" and event == "batch_complete")
-            or (self.every == "round" and event == "round_complete")
-            or (isinstance(self.every, float) and event == "report")
-        )
+        if event == "batch_complete":
+            due = self.wants_batches  # the loop asked ``due`` first
+        elif event == "round_complete":
+            due = self.unit == "rounds" and live["round"] % int(self.amount) == 0
+        elif event == "report":
+            due = self.unit == "seconds" and live["time_elapsed"] >= self._next_time
+            if due:
+                self._next_time = live["time_elapsed"] + self.amount
+        else:
+            due = False
         if due:
             self.values.append(self.prop(live) if callable(self.prop) else live[self.prop])
 

@@ -50,6 +50,7 @@ class PrintReporter:
     """Prints progress lines to ``stream`` (standard output by default) every ``interval`` s."""
 
     wants_batches = False
+    label = "progress printer"
 
     def __init__(self, stream: TextIO | None = None, interval: float = 2.0) -> None:
         self.stream = stream
@@ -79,6 +80,9 @@ class PrintReporter:
             f"ETA {format_seconds(live['time_remaining'])}",
         ]
         return "  ".join(parts)
+
+    def due(self, absolute_batch: int, fraction: float) -> bool:
+        return False  # reports come with the loop's timed checks, never per batch
 
     def notify(self, event: str, live: dict[str, Any]) -> None:
         if event == "report":

@@ -1,0 +1,539 @@
+"""Preparing a run: everything ``train`` resolves before THE loop starts, checked up front.
+
+:func:`prepare` turns the net, the data and the resolved options into a :class:`Session`:
+normalise the data at its one boundary, bind the ports, give scalar inputs their feature axis,
+materialise lazy modules, choose the loss, resolve the measurements and the stopping criterion,
+check the validation set against the net, choose the batch size, the CPU threads and the
+number of rounds, and build the updater. Every check that can be made before training is made
+here, so that a mistake costs no training time and leaves the user's weights untouched.
+
+Example:
+    >>> import torch, torch.nn as nn, time
+    >>> from nettrain.options.resolved import resolve_options
+    >>> from nettrain.typed import Typed
+    >>> net = nn.Linear(3, 2)
+    >>> x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
+    >>> opts = resolve_options({"max_training_rounds": 2, "batch_size": 5})
+    >>> typed = Typed.start(net, (x, y))
+    >>> session = prepare(net, typed.data, opts, time.perf_counter, typed)
+    >>> session.batch_size, session.max_rounds, session.plan.terms[0].name
+    (5, 2, 'cross_entropy')
+    >>> session.plan.close(); typed.close()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
+
+from .data.batching import BatchSource, InMemorySource
+from .data.forms import normalize
+from .data.split import split_fraction
+from .data.streams import BatchIterableSource
+from .data.table import PortTable
+from .errors import NetTrainError, add_note
+from .losses import LossPlan, resolve_loss
+from .monitor import Validation, Watch, parse_validation_interval, resolve_watch, task_of
+from .optim import build_updater
+from .options import auto
+from .options.resolved import Options
+from .ports import PortBinding, bind_inputs
+from .preflight import (
+    check_trainable,
+    feature_axis_ports,
+    materialize,
+    measure_batch_costs,
+    probe_forward,
+    probe_loss,
+    time_steps,
+)
+from .runtime.memory import available_bytes
+from .runtime.threads import choose_threads
+from .scalars import as_real
+from .typed import Typed
+
+__all__ = ["Session", "prepare", "unchanged_on_error"]
+
+Clock = Callable[[], float]
+
+# Fewer planned steps than this are not worth timing thread counts for (it costs ~0.2 s).
+MIN_STEPS_TO_TUNE_THREADS = 500
+
+
+@dataclass
+class Session:
+    """Everything resolved before the loop starts."""
+
+    net: nn.Module
+    options: Options
+    source: BatchSource
+    binding: PortBinding
+    plan: LossPlan
+    watch: Watch
+    dtype: torch.dtype
+    batch_size: int
+    max_rounds: int | None
+    time_goal: float | None
+    updater: Any
+    validation: Validation | None = None
+    typed: Typed | None = None
+    rounds_time_target: float | None = None  # automatic rounds: refitted to this many seconds
+    threads: int = 1  # intra-op CPU threads while training (runtime.threads)
+    initial_loss: float | None = None  # the untrained net's loss on the sample (divergence)
+
+
+def float_dtype(net: nn.Module, options: Options) -> torch.dtype:
+    """The floating dtype of the run: the option's, else the net's own, else float32."""
+    if options.dtype is not None:
+        return options.dtype
+    floats = [
+        p.dtype
+        for p in net.parameters()
+        if p.is_floating_point() and not torch.nn.parameter.is_lazy(p)
+    ]
+    return floats[0] if floats else torch.float32
+
+
+def move(batch: Mapping[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    """The batch's columns on ``device``."""
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def _check_class_targets(source: BatchSource, plan: LossPlan, argument: str = "data") -> None:
+    """Class indices outside [0, classes) would crash inside PyTorch: report the first one."""
+    if not isinstance(source, InMemorySource):
+        return
+    for term in plan.terms:
+        if term.classes is None or term.target is None:
+            continue
+        column = source.table.columns[term.target]
+        bad = ((column < 0) | (column >= term.classes)).reshape(len(column), -1).any(1)
+        if bool(bad.any()):
+            index = int(bad.nonzero()[0, 0])
+            raise NetTrainError(
+                argument,
+                f"target {term.target!r} holds a class index outside the net's classes",
+                index=index,
+                expected=f"an int from 0 to {term.classes - 1} (the output port "
+                f"{term.output!r} has {term.classes} classes)",
+                received=repr(column[index].tolist()),
+                hint="check the labels, or give the net's last layer more outputs",
+            )
+
+
+def _convert_targets(source: BatchSource, plan: LossPlan, argument: str = "data") -> BatchSource:
+    """Give in-memory targets the dtype their loss wants once, not per batch.
+
+    Raises:
+        NetTrainError: complex targets for a real loss, or class labels given as floats that
+            are not whole numbers (they would be truncated).
+    """
+    if not isinstance(source, InMemorySource):
+        return source
+    columns = dict(source.table.columns)
+    for term in plan.terms:
+        if term.target is None or term.target_dtype is None:
+            continue
+        column = columns[term.target]
+        if column.is_complex() and not term.target_dtype.is_complex:
+            raise NetTrainError(
+                argument,
+                f"target {term.target!r} holds complex numbers, and the {term.name} loss "
+                "compares real ones",
+                expected=f"real targets ({_dtype_of(term.target_dtype)})",
+                received=f"{_dtype(column)} targets",
+                hint="give the real and imaginary parts as two values: torch.view_as_real(t), "
+                "or pass a loss_function for complex values",
+            )
+        if column.is_floating_point() and not term.target_dtype.is_floating_point:
+            whole = column == column.round()
+            if not bool(whole.all()):
+                index = int((~whole).reshape(len(column), -1).any(1).nonzero()[0, 0])
+                raise NetTrainError(
+                    argument,
+                    f"target {term.target!r} holds class labels that are not whole numbers",
+                    index=index,
+                    expected="integer class labels (0, 1, 2, ...) or class names",
+                    received=repr(column[index].tolist()),
+                    hint="give the labels as integers or names",
+                )
+        columns[term.target] = column.to(term.target_dtype)
+    table = type(source.table)(columns, source.table.form)
+    return InMemorySource(table, source.seed)
+
+
+def _own_batch_size(source: BatchSource) -> int | None:
+    """The batch size a data loader or iterable brings with it (its first batch's)."""
+    if isinstance(source, BatchIterableSource):
+        return source.first_batch_size()
+    return None
+
+
+def _choose_batch_size(
+    net: nn.Module,
+    opts: Options,
+    source: BatchSource,
+    binding: PortBinding,
+    plan: LossPlan,
+    sample: Mapping[str, Tensor],
+    clock: Clock,
+) -> int:
+    own = _own_batch_size(source)
+    if own is not None:
+        # Such streams bring their own batches; the first one tells their size.
+        if opts.batch_size is not None and opts.batch_size != own:
+            raise NetTrainError(
+                "batch_size",
+                f"a {source.form.replace('_', ' ')} brings its own batches, of {own} examples",
+                expected=f"no batch_size, or the stream's own ({own})",
+                received=str(opts.batch_size),
+                hint="leave batch_size out, or set the batch size where the batches are made "
+                "(DataLoader(..., batch_size=n))",
+            )
+        return own
+    if opts.batch_size is not None:
+        return (
+            opts.batch_size
+            if source.num_examples is None
+            else min(opts.batch_size, source.num_examples)
+        )
+    if opts.method.name == "lbfgs" and source.num_examples is not None:
+        return source.num_examples  # L-BFGS is a full-batch method (as in MATLAB)
+    per_example, seconds = measure_batch_costs(net, binding.inputs, plan, sample, clock)
+    param_bytes = sum(p.numel() * p.element_size() for p in net.parameters())
+    return auto.choose_batch_size(
+        per_example_bytes=per_example,
+        fixed_bytes=4 * param_bytes,  # weights, gradients, two optimizer slots
+        available_bytes=available_bytes(opts.device),
+        seconds_at_batch_1=seconds,
+        num_examples=source.num_examples,
+        device_type=opts.device.type,
+    )
+
+
+def _data_dtype(source: BatchSource) -> torch.dtype:
+    """The floating dtype the training inputs were given (validation data gets the same)."""
+    if isinstance(source, InMemorySource):
+        for column in source.table.columns.values():
+            if column.is_floating_point():
+                return column.dtype
+    return torch.float32
+
+
+def _dtype(t: Tensor) -> str:
+    return _dtype_of(t.dtype)
+
+
+def _dtype_of(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _check_validation_examples(source: BatchSource, other: BatchSource, typed: Typed) -> None:
+    """Each validation port's examples have the training examples' shape and dtype."""
+    ours, theirs = source.sample(1), other.sample(1)
+    for name, column in ours.items():
+        encoder = typed.encoders.get(name)
+        if encoder is not None and encoder.kind in ("tokens", "characters"):
+            continue  # text is padded per column: lengths differ legitimately
+        given = theirs[name]
+        if tuple(given.shape[1:]) != tuple(column.shape[1:]) or given.dtype != column.dtype:
+            raise NetTrainError(
+                "validation_set",
+                f"the validation examples of {name!r} differ from the training examples",
+                expected=f"examples of shape {tuple(column.shape[1:])} ({_dtype(column)}) like "
+                "the training data",
+                received=f"examples of shape {tuple(given.shape[1:])} ({_dtype(given)})",
+                hint="give validation data in the same form, shape and type as the training "
+                "data (class labels as the same integers or names)",
+            )
+
+
+def _check_validation_fits(
+    net: nn.Module,
+    binding: PortBinding,
+    plan: LossPlan,
+    typed: Typed,
+    validation: BatchSource,
+    device: torch.device,
+) -> None:
+    """Refuse, before any training, validation data whose examples the net cannot take or the
+    loss cannot compare (after training the net would already have changed)."""
+    other = move(validation.sample(2), device)
+    probe_forward(net, binding.inputs, other, typed.encoders, argument="validation_set")
+    probe_loss(net, binding.inputs, plan, other, argument="validation_set")
+
+
+def _validation(
+    opts: Options, source: BatchSource, plan: LossPlan, typed: Typed, inputs: tuple[str, ...]
+) -> tuple[BatchSource, Validation | None]:
+    """Resolve ``validation_set``: held-out fraction, other data, or None."""
+    if opts.validation_set is None:
+        return source, None
+    spec, interval = parse_validation_interval(opts.validation_set)
+    if isinstance(spec, str) and spec == "auto":
+        raise NetTrainError(
+            "validation_set",
+            '"auto" means the test split of a named dataset',
+            expected="a named dataset as training data",
+            received=f"a {source.form} form",
+            hint="give validation data or a fraction such as 0.1",
+        )
+    fraction = as_real(spec)
+    if fraction is not None:
+        if not isinstance(source, InMemorySource):
+            raise NetTrainError(
+                "validation_set",
+                "a fraction can only be held out of data held in memory",
+                expected="validation data in any form",
+                received=f"{spec!r} with a {source.form} stream",
+            )
+        term = plan.terms[0]
+        task = task_of(term)[0]
+        stratify = term.target if task in ("classification", "binary") else None
+        kept, out = split_fraction(source.table, fraction, seed=opts.seed, stratify=stratify)
+        held_out = InMemorySource(out, source.seed)
+        return InMemorySource(kept, source.seed), Validation(held_out, interval)
+    spec = typed.encode_validation(spec, inputs)
+    other = normalize(
+        spec, seed=opts.seed, float_dtype=_data_dtype(source), argument="validation_set"
+    )
+    if isinstance(other, InMemorySource):
+        other = other.to(opts.device)
+    if set(other.names) != set(source.names):
+        raise NetTrainError(
+            "validation_set",
+            "the validation data has other ports than the training data",
+            expected="ports " + ", ".join(map(repr, source.names)),
+            received="ports " + ", ".join(map(repr, other.names)),
+        )
+    _check_validation_examples(source, other, typed)
+    _check_class_targets(other, plan, argument="validation_set")
+    return source, Validation(_convert_targets(other, plan, "validation_set"), interval)
+
+
+def _worth_tuning_threads(opts: Options, total_steps: int | None, time_goal: float | None) -> bool:
+    """Whether to time fewer CPU threads (runtime.threads): on the CPU, with more than one thread,
+    for a run long enough that a faster step repays the timing."""
+    if opts.device.type != "cpu" or torch.get_num_threads() < 2:
+        return False
+    if time_goal is not None and time_goal < 5:
+        return False
+    return total_steps is None or total_steps >= MIN_STEPS_TO_TUNE_THREADS
+
+
+def _updater_factory(opts: Options) -> Callable[[nn.Module, int | None], Any]:
+    def make(module: nn.Module, total: int | None = None) -> Any:
+        schedule = {} if opts.update_schedule is None else {"update_schedule": opts.update_schedule}
+        return build_updater(
+            module,
+            opts.method,
+            multipliers=opts.learning_rate_multipliers,
+            fused=True,  # torch's fused kernels: faster than foreach on CPU and GPU
+            total_steps=total,
+            **schedule,
+        )
+
+    return make
+
+
+@dataclass
+class _Length:
+    """How long the run is planned: rounds, a time goal, total steps, the rounds' time target."""
+
+    max_rounds: int | None
+    time_goal: float | None
+    total_steps: int | None
+    rounds_time_target: float | None
+    threads: int
+
+
+def _plan_length(
+    net: nn.Module,
+    opts: Options,
+    source: BatchSource,
+    binding: PortBinding,
+    typed: Typed,
+    batch_size: int,
+    make_updater: Callable[[nn.Module, int | None], Any],
+    clock: Clock,
+) -> _Length:
+    """Rounds and threads: timed steps on a throwaway copy of the net where they are automatic."""
+    per_round = source.batches_per_round(batch_size)
+    max_rounds, time_goal = opts.max_training_rounds, opts.time_goal
+    total_steps: int | None = max_rounds * per_round if max_rounds and per_round else None
+    needs_timing = max_rounds is None and (time_goal is None or opts.method.schedule is not None)
+    rounds_time_target: float | None = None
+    threads = torch.get_num_threads()
+    seconds = 0.0
+    tune_threads = per_round is not None and _worth_tuning_threads(opts, total_steps, time_goal)
+    if (needs_timing and per_round is not None) or tune_threads:
+        batch = move(source.sample(batch_size), opts.device)
+
+        def plan_for(twin: nn.Module) -> LossPlan:
+            # the copy carries none of the library's hooks: give it the encoders' batch work
+            typed.install(binding.inputs, module=twin)
+            return resolve_loss(
+                opts.loss_function,
+                twin,
+                binding.inputs,
+                binding.targets,
+                batch,
+                float_dtype=float_dtype(net, opts),
+                binary=typed.binary_targets(),
+                classes=typed.class_targets(),
+            )
+
+        def time_step() -> float:
+            return time_steps(
+                net, binding.inputs, plan_for, lambda m: make_updater(m, 1), batch, clock
+            )
+
+        if tune_threads:
+            threads, seconds = choose_threads(time_step, threads)
+        else:
+            seconds = time_step()
+    if needs_timing and per_round is not None:
+        if time_goal is None:
+            max_rounds = auto.choose_rounds(seconds_per_batch=seconds, batches_per_round=per_round)
+            total_steps = max_rounds * per_round
+            if opts.method.schedule is None:  # a schedule's length must not move under it
+                rounds_time_target = auto.TARGET_TRAINING_SECONDS
+        else:
+            total_steps = max(1, math.ceil(time_goal / seconds))
+    elif needs_timing:
+        time_goal = auto.TARGET_TRAINING_SECONDS  # a stream of unknown length: about 20 s
+    if time_goal is not None and max_rounds is not None and per_round:
+        total_steps = min(total_steps or math.inf, max_rounds * per_round)  # type: ignore[assignment]
+    return _Length(max_rounds, time_goal, total_steps, rounds_time_target, threads)
+
+
+@contextlib.contextmanager
+def unchanged_on_error(net: nn.Module, opts: Options) -> Iterator[None]:
+    """Put the net back as it was (mode, device, dtype, weights) when preparing fails: a call
+    refused before training changes nothing in the user's net.
+
+    Weights only move when ``working_precision`` converts them; they are kept then (a float64
+    net cast to float32 and back would lose bits).
+    """
+    was_training = net.training
+    params = [p for p in net.parameters() if not is_lazy(p)]
+    device = params[0].device if params else None
+    dtypes = {p.dtype for p in params if p.is_floating_point()}
+    converts = opts.dtype is not None and dtypes and dtypes != {opts.dtype}
+    saved = {k: v.detach().clone() for k, v in net.state_dict().items()} if converts else None
+    try:
+        yield
+    except BaseException:
+        if saved is not None:
+            net.to(dtype=next(iter(dtypes)))
+            net.load_state_dict(saved)
+        if device is not None:
+            net.to(device)
+        net.train(was_training)
+        raise
+
+
+def prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: Typed) -> Session:
+    """Resolve everything a run needs; see the module docstring for the order.
+
+    Raises:
+        NetTrainError: bad data, a net that cannot take it or has nothing to train, a loss,
+            measurement, criterion or validation set that does not fit, an option that does
+            not fit the data; all before the net's weights change.
+    """
+    dtype = float_dtype(net, opts)
+    source = normalize(data, seed=opts.seed, float_dtype=dtype)
+    if isinstance(source, InMemorySource):
+        if typed.form is not None:  # encoded data: keep the name of the form the user gave
+            source = InMemorySource(PortTable(source.table.columns, typed.form), source.seed)
+        source = source.to(opts.device)
+    # The first sample is taken at the batch size training will most likely use, so a stream
+    # can replay it as round 1's first batch; smaller samples are slices of it.
+    try:
+        sample = move(source.sample(opts.batch_size or auto.MAX_AUTO_BATCH_SIZE), opts.device)
+    except NetTrainError:
+        raise
+    except Exception as error:  # the data's own code (a generator, collate, __getitem__)
+        add_note(
+            error,
+            "raised while reading the training data's first batch (round 1, batch 1), "
+            "before any training",
+        )
+        raise
+    binding = bind_inputs(net, source.names, argument="data")
+    net.to(opts.device)
+    # Probing runs in eval mode so that it changes nothing in the net (BatchNorm statistics).
+    net.eval()
+    typed.add_feature_axes(feature_axis_ports(net, binding.inputs, sample, typed.encoders))
+    typed.install(binding.inputs)
+    materialize(net, binding.inputs, sample)
+    if opts.dtype is not None:
+        net.to(opts.dtype)
+    check_trainable(net)
+    probe_forward(net, binding.inputs, sample, typed.encoders)
+    plan = resolve_loss(
+        opts.loss_function,
+        net,
+        binding.inputs,
+        binding.targets,
+        sample,
+        float_dtype=dtype,
+        binary=typed.binary_targets(),
+        classes=typed.class_targets(),
+    )
+    try:
+        return _with_loss(net, source, sample, binding, plan, opts, clock, typed, dtype)
+    except BaseException:
+        plan.close()  # a refused call leaves no hook behind
+        raise
+
+
+def _with_loss(
+    net: nn.Module,
+    source: BatchSource,
+    sample: Mapping[str, Tensor],
+    binding: PortBinding,
+    plan: LossPlan,
+    opts: Options,
+    clock: Clock,
+    typed: Typed,
+    dtype: torch.dtype,
+) -> Session:
+    """The part of :func:`prepare` after the loss is chosen."""
+    watch = resolve_watch(opts.measurements, opts.stopping_criterion, plan)
+    _check_class_targets(source, plan)
+    source = _convert_targets(source, plan)
+    initial_loss = probe_loss(net, binding.inputs, plan, sample, argument="data")
+    source, validation = _validation(opts, source, plan, typed, binding.inputs)
+    if validation is not None:
+        _check_validation_fits(net, binding, plan, typed, validation.source, opts.device)
+    batch_size = _choose_batch_size(net, opts, source, binding, plan, sample, clock)
+    net.train()
+    make_updater = _updater_factory(opts)
+    length = _plan_length(net, opts, source, binding, typed, batch_size, make_updater, clock)
+    updater = make_updater(net, length.total_steps)
+    return Session(
+        net,
+        opts,
+        source,
+        binding,
+        plan,
+        watch,
+        dtype,
+        batch_size,
+        length.max_rounds,
+        length.time_goal,
+        updater,
+        validation,
+        typed,
+        length.rounds_time_target,
+        length.threads,
+        initial_loss,
+    )
