@@ -43,17 +43,12 @@ from .stopping import StoppingCriterion, StoppingTracker, parse_criterion
 
 __all__ = [
     "Monitor",
-    "ProgressFunction",
     "Validation",
     "Watch",
     "parse_validation_interval",
     "resolve_watch",
     "task_of",
 ]
-
-STOP_SIGNALS = {"stop_training": "progress_function", "abort_training": "aborted"}
-# always delivered to a progress function, whatever its interval
-TERMINAL_EVENTS = ("training_started", "weights_diverged", "training_stopped", "training_complete")
 
 
 def task_of(term: LossTerm) -> tuple[str | None, str, int | None]:
@@ -136,18 +131,6 @@ class Validation:
         return self.source.num_examples
 
 
-def _check_sub_options(options: Mapping[Any, object], argument: str, expected: str) -> None:
-    """Raise for any sub-option of ``(value, {...})`` other than "interval"."""
-    unknown = [k for k in options if k != "interval"]
-    if unknown:
-        raise NetTrainError(
-            argument,
-            f"unknown sub-option {unknown[0]!r}",
-            expected=expected,
-            received=repr(unknown[0]),
-        )
-
-
 def parse_validation_interval(spec: object) -> tuple[object, Interval]:
     """Split ``(data, {"interval": ...})`` into the data and its interval (default: 1 round).
 
@@ -178,57 +161,6 @@ def parse_validation_interval(spec: object) -> tuple[object, Interval]:
             return data, Interval(1.0, "rounds")
         return data, parse_interval(options["interval"], argument="validation_set")
     return spec, Interval(1.0, "rounds")
-
-
-class ProgressFunction:
-    """``training_progress_function``: called with the live properties; may stop training."""
-
-    def __init__(self, spec: object) -> None:
-        function, interval = spec, Interval(1.0, "rounds")
-        if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping):
-            function = spec[0]
-            _check_sub_options(
-                spec[1],
-                "training_progress_function",
-                '{"interval": "round" | "batch" | "2 rounds" | "30 s"}',
-            )
-            raw = spec[1].get("interval", "round")
-            raw = {"round": "1 rounds", "batch": "1 batches"}.get(raw, raw)
-            interval = parse_interval(raw, argument="training_progress_function")
-        if not callable(function):
-            raise NetTrainError(
-                "training_progress_function",
-                "is not callable",
-                expected="a function f(live_properties) or (f, {'interval': ...})",
-                received=describe(function),
-            )
-        self.function = function
-        self.every = interval
-        self.wants_batches = interval.unit == "batches"
-        self.interval: float | None = interval.amount if interval.unit == "seconds" else None
-        self.signal: str | None = None
-        self.label = "training_progress_function"
-        self._next_time = interval.amount  # the loop reports at the shortest interval of all
-
-    def due(self, absolute_batch: int, fraction: float) -> bool:
-        """Per batch (batch intervals only): whether this batch is one to call at."""
-        return absolute_batch % int(self.every.amount) == 0
-
-    def notify(self, event: str, live: dict[str, Any]) -> None:
-        unit, amount = self.every.unit, self.every.amount
-        due = (
-            (unit == "batches" and event == "batch_complete")  # the loop asked due() first
-            or (unit == "rounds" and event == "round_complete" and live["round"] % int(amount) == 0)
-            or (unit == "seconds" and event == "report" and live["time_elapsed"] >= self._next_time)
-            or event in TERMINAL_EVENTS
-        )
-        if unit == "seconds" and event == "report" and due:
-            self._next_time = live["time_elapsed"] + amount
-        if not due or (self.signal is not None and event not in TERMINAL_EVENTS):
-            return
-        answer = self.function({**live, "event": event})
-        if isinstance(answer, str) and answer in STOP_SIGNALS and event not in TERMINAL_EVENTS:
-            self.signal = STOP_SIGNALS[answer]
 
 
 class _PortLosses:

@@ -35,12 +35,11 @@ from torch.nn.parameter import is_lazy
 
 from .data.batching import BatchSource, InMemorySource
 from .data.forms import normalize
-from .data.split import split_fraction
 from .data.streams import BatchIterableSource
 from .data.table import PortTable
 from .errors import NetTrainError, add_note
 from .losses import LossPlan, resolve_loss
-from .monitor import Validation, Watch, parse_validation_interval, resolve_watch, task_of
+from .monitor import Validation, Watch, resolve_watch
 from .optim import build_updater
 from .options import auto
 from .options.resolved import Options
@@ -54,9 +53,16 @@ from .preflight import (
     probe_loss,
     time_steps,
 )
+from .prepare_data import (
+    check_class_targets,
+    check_validation_fits,
+    convert_targets,
+    move,
+    reference_sample,
+    resolve_validation,
+)
 from .runtime.memory import available_bytes
 from .runtime.threads import choose_threads
-from .scalars import as_real
 from .typed import Typed
 
 __all__ = ["Session", "prepare", "unchanged_on_error"]
@@ -99,74 +105,6 @@ def float_dtype(net: nn.Module, options: Options) -> torch.dtype:
         if p.is_floating_point() and not torch.nn.parameter.is_lazy(p)
     ]
     return floats[0] if floats else torch.float32
-
-
-def move(batch: Mapping[str, Tensor], device: torch.device) -> dict[str, Tensor]:
-    """The batch's columns on ``device``."""
-    return {k: v.to(device) for k, v in batch.items()}
-
-
-def _check_class_targets(source: BatchSource, plan: LossPlan, argument: str = "data") -> None:
-    """Class indices outside [0, classes) would crash inside PyTorch: report the first one."""
-    if not isinstance(source, InMemorySource):
-        return
-    for term in plan.terms:
-        if term.classes is None or term.target is None:
-            continue
-        column = source.table.columns[term.target]
-        bad = ((column < 0) | (column >= term.classes)).reshape(len(column), -1).any(1)
-        if bool(bad.any()):
-            index = int(bad.nonzero()[0, 0])
-            raise NetTrainError(
-                argument,
-                f"target {term.target!r} holds a class index outside the net's classes",
-                index=index,
-                expected=f"an int from 0 to {term.classes - 1} (the output port "
-                f"{term.output!r} has {term.classes} classes)",
-                received=repr(column[index].tolist()),
-                hint="check the labels, or give the net's last layer more outputs",
-            )
-
-
-def _convert_targets(source: BatchSource, plan: LossPlan, argument: str = "data") -> BatchSource:
-    """Give in-memory targets the dtype their loss wants once, not per batch.
-
-    Raises:
-        NetTrainError: complex targets for a real loss, or class labels given as floats that
-            are not whole numbers (they would be truncated).
-    """
-    if not isinstance(source, InMemorySource):
-        return source
-    columns = dict(source.table.columns)
-    for term in plan.terms:
-        if term.target is None or term.target_dtype is None:
-            continue
-        column = columns[term.target]
-        if column.is_complex() and not term.target_dtype.is_complex:
-            raise NetTrainError(
-                argument,
-                f"target {term.target!r} holds complex numbers, and the {term.name} loss "
-                "compares real ones",
-                expected=f"real targets ({_dtype_of(term.target_dtype)})",
-                received=f"{_dtype(column)} targets",
-                hint="give the real and imaginary parts as two values: torch.view_as_real(t), "
-                "or pass a loss_function for complex values",
-            )
-        if column.is_floating_point() and not term.target_dtype.is_floating_point:
-            whole = column == column.round()
-            if not bool(whole.all()):
-                index = int((~whole).reshape(len(column), -1).any(1).nonzero()[0, 0])
-                raise NetTrainError(
-                    argument,
-                    f"target {term.target!r} holds class labels that are not whole numbers",
-                    index=index,
-                    expected="integer class labels (0, 1, 2, ...) or class names",
-                    received=repr(column[index].tolist()),
-                    hint="give the labels as integers or names",
-                )
-        columns[term.target] = column.to(term.target_dtype)
-    table = type(source.table)(columns, source.table.form)
-    return InMemorySource(table, source.seed)
 
 
 def _own_batch_size(source: BatchSource) -> int | None:
@@ -216,106 +154,6 @@ def _choose_batch_size(
         num_examples=source.num_examples,
         device_type=opts.device.type,
     )
-
-
-def _data_dtype(source: BatchSource) -> torch.dtype:
-    """The floating dtype the training inputs were given (validation data gets the same)."""
-    if isinstance(source, InMemorySource):
-        for column in source.table.columns.values():
-            if column.is_floating_point():
-                return column.dtype
-    return torch.float32
-
-
-def _dtype(t: Tensor) -> str:
-    return _dtype_of(t.dtype)
-
-
-def _dtype_of(dtype: torch.dtype) -> str:
-    return str(dtype).replace("torch.", "")
-
-
-def _check_validation_examples(source: BatchSource, other: BatchSource, typed: Typed) -> None:
-    """Each validation port's examples have the training examples' shape and dtype."""
-    ours, theirs = source.sample(1), other.sample(1)
-    for name, column in ours.items():
-        encoder = typed.encoders.get(name)
-        if encoder is not None and encoder.kind in ("tokens", "characters"):
-            continue  # text is padded per column: lengths differ legitimately
-        given = theirs[name]
-        if tuple(given.shape[1:]) != tuple(column.shape[1:]) or given.dtype != column.dtype:
-            raise NetTrainError(
-                "validation_set",
-                f"the validation examples of {name!r} differ from the training examples",
-                expected=f"examples of shape {tuple(column.shape[1:])} ({_dtype(column)}) like "
-                "the training data",
-                received=f"examples of shape {tuple(given.shape[1:])} ({_dtype(given)})",
-                hint="give validation data in the same form, shape and type as the training "
-                "data (class labels as the same integers or names)",
-            )
-
-
-def _check_validation_fits(
-    net: nn.Module,
-    binding: PortBinding,
-    plan: LossPlan,
-    typed: Typed,
-    validation: BatchSource,
-    device: torch.device,
-) -> None:
-    """Refuse, before any training, validation data whose examples the net cannot take or the
-    loss cannot compare (after training the net would already have changed)."""
-    other = move(validation.sample(2), device)
-    probe_forward(net, binding.inputs, other, typed.encoders, argument="validation_set")
-    probe_loss(net, binding.inputs, plan, other, argument="validation_set")
-
-
-def _validation(
-    opts: Options, source: BatchSource, plan: LossPlan, typed: Typed, inputs: tuple[str, ...]
-) -> tuple[BatchSource, Validation | None]:
-    """Resolve ``validation_set``: held-out fraction, other data, or None."""
-    if opts.validation_set is None:
-        return source, None
-    spec, interval = parse_validation_interval(opts.validation_set)
-    if isinstance(spec, str) and spec == "auto":
-        raise NetTrainError(
-            "validation_set",
-            '"auto" means the test split of a named dataset',
-            expected="a named dataset as training data",
-            received=f"a {source.form} form",
-            hint="give validation data or a fraction such as 0.1",
-        )
-    fraction = as_real(spec)
-    if fraction is not None:
-        if not isinstance(source, InMemorySource):
-            raise NetTrainError(
-                "validation_set",
-                "a fraction can only be held out of data held in memory",
-                expected="validation data in any form",
-                received=f"{spec!r} with a {source.form} stream",
-            )
-        term = plan.terms[0]
-        task = task_of(term)[0]
-        stratify = term.target if task in ("classification", "binary") else None
-        kept, out = split_fraction(source.table, fraction, seed=opts.seed, stratify=stratify)
-        held_out = InMemorySource(out, source.seed)
-        return InMemorySource(kept, source.seed), Validation(held_out, interval)
-    spec = typed.encode_validation(spec, inputs)
-    other = normalize(
-        spec, seed=opts.seed, float_dtype=_data_dtype(source), argument="validation_set"
-    )
-    if isinstance(other, InMemorySource):
-        other = other.to(opts.device)
-    if set(other.names) != set(source.names):
-        raise NetTrainError(
-            "validation_set",
-            "the validation data has other ports than the training data",
-            expected="ports " + ", ".join(map(repr, source.names)),
-            received="ports " + ", ".join(map(repr, other.names)),
-        )
-    _check_validation_examples(source, other, typed)
-    _check_class_targets(other, plan, argument="validation_set")
-    return source, Validation(_convert_targets(other, plan, "validation_set"), interval)
 
 
 def _worth_tuning_threads(opts: Options, total_steps: int | None, time_goal: float | None) -> bool:
@@ -508,12 +346,17 @@ def _with_loss(
 ) -> Session:
     """The part of :func:`prepare` after the loss is chosen."""
     watch = resolve_watch(opts.measurements, opts.stopping_criterion, plan)
-    _check_class_targets(source, plan)
-    source = _convert_targets(source, plan)
-    initial_loss = probe_loss(net, binding.inputs, plan, sample, argument="data")
-    source, validation = _validation(opts, source, plan, typed, binding.inputs)
+    check_class_targets(source, plan)
+    source = convert_targets(source, plan)
+    reference = reference_sample(source, sample, opts.device)
+    initial_loss = (
+        None
+        if reference is None
+        else probe_loss(net, binding.inputs, plan, reference, argument="data")
+    )
+    source, validation = resolve_validation(opts, source, plan, typed, binding.inputs)
     if validation is not None:
-        _check_validation_fits(net, binding, plan, typed, validation.source, opts.device)
+        check_validation_fits(net, binding, plan, typed, validation.source, opts.device)
     batch_size = _choose_batch_size(net, opts, source, binding, plan, sample, clock)
     net.train()
     make_updater = _updater_factory(opts)

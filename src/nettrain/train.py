@@ -31,11 +31,12 @@ from .errors import NetTrainError, NetTrainWarning, describe
 from .example_losses import ExampleLosses, check_example_losses
 from .loop import LoopPlan, Observer, run
 from .losses import TrainingNet
-from .monitor import Monitor, ProgressFunction
+from .monitor import Monitor
 from .options import auto
 from .options.resolved import resolve_options
 from .outcome import Snapshot, collect, divergence_warning
 from .prepare import Session, prepare, unchanged_on_error
+from .progress.function import ProgressFunction
 from .progress.history import HistoryCollector
 from .progress.printer import PrintReporter
 from .results import TrainResult, check_property_name

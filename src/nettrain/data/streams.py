@@ -185,6 +185,10 @@ class DatasetSource:
         """The first ``batch_size`` items, like in-memory data (reading never shifts a round)."""
         return self._read(list(range(min(batch_size, self._size))))
 
+    def examples(self, indices: list[int]) -> Batch:
+        """The items at ``indices``, collated (reading never shifts a round)."""
+        return self._read(indices)
+
     def _spec(self) -> Spec:
         if self._reference is None:
             self._reference = batch_spec(self._collate([0]))

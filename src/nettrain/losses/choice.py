@@ -1,31 +1,8 @@
-"""Losses, and the automatic choice of loss (SPEC S1.4).
+"""The automatic choice of loss (SPEC S1.4), and the loss a ``loss_function`` option names.
 
-Automatic rule, per output port:
-
-1. a net that returns a scalar, or a dict with a "loss" entry, is trained on that value;
-2. a net whose final layer is ``nn.Softmax`` (or whose output rows are probabilities), or integer
-   class targets: cross-entropy (index targets; probability targets when the targets are
-   probability vectors and the net ends in Softmax);
-3. a final ``nn.Sigmoid``, or boolean targets: binary cross-entropy;
-4. anything else: mean squared error.
-
-Numerically stable forms are used: when the net ends in ``nn.Softmax`` or ``nn.Sigmoid`` the
-loss is computed from the layer's *input* (the logits, captured by a forward hook), never as
-``log(softmax(x))``. The class dimension is the last one. Named losses ("cross_entropy",
-"binary_cross_entropy") likewise take logits unless the net ends in Softmax/Sigmoid.
-
-Example:
-    >>> import torch, torch.nn as nn
-    >>> net = nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=-1))
-    >>> batch = {"input": torch.randn(5, 4), "target": torch.tensor([0, 2, 1, 1, 0])}
-    >>> plan = resolve_loss("auto", net, ("input",), ("target",), batch)
-    >>> plan.describe()["output"]["computed_from"]
-    'logits before the final Softmax'
-    >>> loss = plan(plan.forward(net, ("input",), batch), batch)
-    >>> logits = net[0](batch["input"])
-    >>> torch.allclose(loss, nn.functional.cross_entropy(logits, batch["target"]))
-    True
-    >>> plan.close()
+:func:`resolve_loss` looks at the net's outputs on a sample batch, the layer that produced each
+(a final Softmax, LogSoftmax or Sigmoid), and the targets, and builds the :class:`LossPlan`.
+The rule is in the package's docstring (:mod:`nettrain.losses`).
 """
 
 from __future__ import annotations
@@ -35,17 +12,34 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import NetTrainError, describe, did_you_mean
-from .ports import output_ports
-from .runtime.modules import attach_forward_hook
-from .scalars import as_real
+from ..errors import NetTrainError, describe, did_you_mean
+from ..ports import output_ports
+from ..scalars import as_real
+from .functions import (
+    bce,
+    bce_each,
+    ce_index,
+    ce_index_each,
+    ce_prob,
+    ce_prob_each,
+    each_of,
+    huber,
+    huber_each,
+    mae,
+    mae_each,
+    mean_of,
+    mse,
+    mse_each,
+    nll,
+    nll_each,
+    nll_of_probs,
+    nll_of_probs_each,
+)
+from .plan import LogitTap, LossPlan, LossTerm
 
-__all__ = ["LOSS_NAMES", "LossPlan", "LossTerm", "TrainingNet", "logits_key", "resolve_loss"]
-
-LossFn = Callable[[Tensor, Tensor], Tensor]
+__all__ = ["LOSS_NAMES", "resolve_loss"]
 
 _ALIASES = {
     "cross_entropy": "cross_entropy",
@@ -63,173 +57,6 @@ _ALIASES = {
     "huber": "huber",
 }
 LOSS_NAMES = tuple(sorted(set(_ALIASES.values())))
-
-
-class LogitTap:
-    """Captures the input of the net's final Softmax/Sigmoid layer (the logits) for the loss.
-
-    The hook records only while :meth:`LossPlan.forward_function`'s forward pass runs (it arms
-    the tap around the call), and that pass takes the logits out at once into the outputs it
-    returns. So the tap never holds a tensor between calls: a forward pass the user makes
-    meanwhile (in a progress function, say) leaves nothing behind, and the net stays
-    deep-copyable (a tensor with an autograd graph cannot be copied).
-    """
-
-    def __init__(self, module: nn.Module) -> None:
-        self.logits: Tensor | None = None
-        self.armed = False
-        self.handle = attach_forward_hook(module, self._hook)
-
-    def _hook(self, module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-        if self.armed:
-            self.logits = inputs[0]
-
-    def take(self) -> Tensor | None:
-        """The logits of the forward pass that just ran, forgotten here."""
-        logits, self.logits = self.logits, None
-        return logits
-
-    def close(self) -> None:
-        self.handle.remove()
-        self.logits = None
-        self.armed = False
-
-
-def logits_key(port: str) -> str:
-    """The key under which a forward pass stores the logits captured for output ``port``."""
-    return f"{port}@logits"
-
-
-@dataclass
-class LossTerm:
-    """One output port's loss: ``weight * fn(output or logits, target)``.
-
-    Attributes:
-        output: the output port. target: the target column (None if the output is a loss).
-        name: the loss's name as recorded in results. weight: its weight in the total.
-        fn: mean-reduced loss. per_example: the same loss per example ([batch]), or None.
-        tap: captures logits when the net ends in Softmax/Sigmoid.
-        target_dtype: the dtype targets are converted to (None: as they are).
-        classes: the number of classes (cross-entropy with class-index targets), else None.
-        scores: what ``fn`` takes as predictions: "logits", "probabilities" or
-            "log_probabilities" (the measurements read the outputs the same way).
-    """
-
-    output: str
-    target: str | None
-    name: str
-    weight: float
-    fn: LossFn
-    per_example: LossFn | None
-    tap: LogitTap | None = None
-    target_dtype: torch.dtype | None = None
-    classes: int | None = None
-    scores: str = "logits"
-
-    def prediction(self, outputs: Mapping[str, Tensor]) -> Tensor:
-        """What the loss and the measurements read: the captured logits, or the output."""
-        if self.tap is not None:
-            logits = outputs.get(logits_key(self.output))
-            if logits is not None:
-                return logits
-        return outputs[self.output]
-
-    def target_of(self, batch: Mapping[str, Tensor]) -> Tensor:
-        if self.target is None:
-            return _NO_TARGET
-        t = batch[self.target]
-        return (
-            t
-            if self.target_dtype is None or t.dtype == self.target_dtype
-            else t.to(self.target_dtype)
-        )
-
-
-_NO_TARGET = torch.empty(0)
-
-
-def _per_row(loss: Tensor, batch: int) -> Tensor:
-    return loss.reshape(batch, -1).mean(1)
-
-
-def _ce_index(out: Tensor, t: Tensor) -> Tensor:
-    return F.cross_entropy(out.reshape(-1, out.shape[-1]), t.reshape(-1))
-
-
-def _ce_index_each(out: Tensor, t: Tensor) -> Tensor:
-    loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), t.reshape(-1), reduction="none")
-    return _per_row(loss, out.shape[0])
-
-
-def _ce_prob(out: Tensor, t: Tensor) -> Tensor:
-    return F.cross_entropy(out.reshape(-1, out.shape[-1]), t.reshape(-1, t.shape[-1]))
-
-
-def _ce_prob_each(out: Tensor, t: Tensor) -> Tensor:
-    loss = F.cross_entropy(
-        out.reshape(-1, out.shape[-1]), t.reshape(-1, t.shape[-1]), reduction="none"
-    )
-    return _per_row(loss, out.shape[0])
-
-
-def _nll_of_probs(out: Tensor, t: Tensor) -> Tensor:
-    # A net whose probabilities come from a functional softmax: no logits to be had.
-    return F.nll_loss(out.reshape(-1, out.shape[-1]).clamp_min(1e-12).log(), t.reshape(-1))
-
-
-def _nll_of_probs_each(out: Tensor, t: Tensor) -> Tensor:
-    logp = out.reshape(-1, out.shape[-1]).clamp_min(1e-12).log()
-    return _per_row(F.nll_loss(logp, t.reshape(-1), reduction="none"), out.shape[0])
-
-
-def _nll(out: Tensor, t: Tensor) -> Tensor:
-    return F.nll_loss(out.reshape(-1, out.shape[-1]), t.reshape(-1))
-
-
-def _nll_each(out: Tensor, t: Tensor) -> Tensor:
-    loss = F.nll_loss(out.reshape(-1, out.shape[-1]), t.reshape(-1), reduction="none")
-    return _per_row(loss, out.shape[0])
-
-
-def _bce(out: Tensor, t: Tensor) -> Tensor:
-    return F.binary_cross_entropy_with_logits(out, t.reshape(out.shape))
-
-
-def _bce_each(out: Tensor, t: Tensor) -> Tensor:
-    loss = F.binary_cross_entropy_with_logits(out, t.reshape(out.shape), reduction="none")
-    return _per_row(loss, out.shape[0])
-
-
-def _mse(out: Tensor, t: Tensor) -> Tensor:
-    return F.mse_loss(out, t.reshape(out.shape))
-
-
-def _mse_each(out: Tensor, t: Tensor) -> Tensor:
-    return _per_row(F.mse_loss(out, t.reshape(out.shape), reduction="none"), out.shape[0])
-
-
-def _mae(out: Tensor, t: Tensor) -> Tensor:
-    return F.l1_loss(out, t.reshape(out.shape))
-
-
-def _mae_each(out: Tensor, t: Tensor) -> Tensor:
-    return _per_row(F.l1_loss(out, t.reshape(out.shape), reduction="none"), out.shape[0])
-
-
-def _huber(out: Tensor, t: Tensor) -> Tensor:
-    return F.huber_loss(out, t.reshape(out.shape))
-
-
-def _huber_each(out: Tensor, t: Tensor) -> Tensor:
-    return _per_row(F.huber_loss(out, t.reshape(out.shape), reduction="none"), out.shape[0])
-
-
-def _mean_of(value: Tensor, unused: Tensor) -> Tensor:
-    return value.mean()
-
-
-def _each_of(value: Tensor, unused: Tensor) -> Tensor:
-    return value.reshape(value.shape[0], -1).mean(1) if value.ndim else value.reshape(1)
 
 
 def _final_layers(
@@ -317,8 +144,8 @@ def _class_term(
             target,
             name,
             1.0,
-            _ce_index,
-            _ce_index_each,
+            ce_index,
+            ce_index_each,
             LogitTap(final),
             torch.int64,
             classes,
@@ -329,8 +156,8 @@ def _class_term(
             target,
             name,
             1.0,
-            _nll,
-            _nll_each,
+            nll,
+            nll_each,
             None,
             torch.int64,
             classes,
@@ -342,14 +169,14 @@ def _class_term(
             target,
             name,
             1.0,
-            _nll_of_probs,
-            _nll_of_probs_each,
+            nll_of_probs,
+            nll_of_probs_each,
             None,
             torch.int64,
             classes,
             scores="probabilities",
         )
-    return LossTerm(port, target, name, 1.0, _ce_index, _ce_index_each, None, torch.int64, classes)
+    return LossTerm(port, target, name, 1.0, ce_index, ce_index_each, None, torch.int64, classes)
 
 
 @dataclass(frozen=True)
@@ -381,16 +208,16 @@ def _named_term(name: str, p: _PortSample) -> LossTerm:
         if t.shape != out.shape:
             raise _shape_error(port, out, t, name.replace("_", " "), p.automatic)
         tap = LogitTap(final) if isinstance(final, nn.Softmax) else None
-        return LossTerm(port, target, name, 1.0, _ce_prob, _ce_prob_each, tap, float_dtype)
+        return LossTerm(port, target, name, 1.0, ce_prob, ce_prob_each, tap, float_dtype)
     if out[0].numel() != t[0].numel():
         raise _shape_error(port, out, t, name.replace("_", " "), p.automatic)
     if name == "binary_cross_entropy":
         tap = LogitTap(final) if isinstance(final, nn.Sigmoid) else None
-        return LossTerm(port, target, name, 1.0, _bce, _bce_each, tap, float_dtype)
+        return LossTerm(port, target, name, 1.0, bce, bce_each, tap, float_dtype)
     table = {
-        "mean_squared": (_mse, _mse_each),
-        "mean_absolute": (_mae, _mae_each),
-        "huber": (_huber, _huber_each),
+        "mean_squared": (mse, mse_each),
+        "mean_absolute": (mae, mae_each),
+        "huber": (huber, huber_each),
     }
     fn, each = table[name]
     return LossTerm(port, target, name, 1.0, fn, each, None, float_dtype)
@@ -442,20 +269,6 @@ def _custom_term(
     return LossTerm(port, target, f"custom:{label}", 1.0, fn, each, None, None)
 
 
-def _computed_from(term: LossTerm) -> str:
-    """What the loss reads: the output itself, or the logits before a final layer."""
-    if term.tap is not None:
-        layer = "Softmax" if term.name == "cross_entropy" else "Sigmoid"
-        return f"logits before the final {layer}"
-    if term.scores == "log_probabilities":
-        return "log-probabilities (the output)"
-    if term.scores == "probabilities":
-        return "probabilities (the output)"
-    if term.name in ("cross_entropy", "binary_cross_entropy"):
-        return "logits (the output)"
-    return "the output"
-
-
 def _split_weight(spec: object, where: str) -> tuple[object, float]:
     if isinstance(spec, tuple) and len(spec) == 2 and (weight := as_real(spec[1])) is not None:
         if not (weight >= 0 and math.isfinite(weight)):
@@ -464,121 +277,6 @@ def _split_weight(spec: object, where: str) -> tuple[object, float]:
             )
         return spec[0], weight
     return spec, 1.0
-
-
-@dataclass
-class LossPlan:
-    """The losses of every output port, summed with their weights.
-
-    Call it as ``plan(outputs, batch)`` with the net's named outputs; ``per_example`` gives one loss
-    per example; ``close()`` removes the forward hooks that capture logits.
-    """
-
-    terms: list[LossTerm]
-    output_is_loss: str | None = None
-    _fast: Callable[[Mapping[str, Tensor], Mapping[str, Tensor]], Tensor] | None = field(
-        default=None, repr=False
-    )
-
-    def __post_init__(self) -> None:
-        if len(self.terms) == 1 and self.terms[0].weight == 1.0:
-            term = self.terms[0]
-            fn, tgt = term.fn, term.target
-            read = logits_key(term.output) if term.tap is not None else term.output
-            if tgt is not None and term.target_dtype is None:
-                self._fast = lambda outputs, batch: fn(outputs[read], batch[tgt])
-            elif tgt is not None:
-                self._fast = lambda outputs, batch: fn(outputs[read], term.target_of(batch))
-
-    def __call__(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
-        if self._fast is not None:
-            return self._fast(outputs, batch)
-        total: Tensor | None = None
-        for term in self.terms:
-            value = term.fn(term.prediction(outputs), term.target_of(batch))
-            if term.weight != 1.0:
-                value = value * term.weight
-            total = value if total is None else total + value
-        assert total is not None
-        return total
-
-    def per_term(
-        self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]
-    ) -> dict[str, Tensor]:
-        """Each output port's own (unweighted) loss."""
-        return {t.output: t.fn(t.prediction(outputs), t.target_of(batch)) for t in self.terms}
-
-    def per_example(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
-        """The weighted loss of every example in the batch, shape [batch]."""
-        total: Tensor | None = None
-        for term in self.terms:
-            assert term.per_example is not None
-            value = term.per_example(term.prediction(outputs), term.target_of(batch)) * term.weight
-            total = value if total is None else total + value
-        assert total is not None
-        return total
-
-    def forward_function(
-        self, net: nn.Module, inputs: tuple[str, ...]
-    ) -> Callable[[Mapping[str, Tensor]], dict[str, Tensor]]:
-        """The function that runs ``net`` on a batch and names its outputs, with the logits of
-        a final Softmax/Sigmoid under :func:`logits_key` (what the loss reads).
-
-        Every forward pass during training goes through such a function, so the logit taps
-        record only then and never keep a tensor after it.
-        """
-        taps = [(logits_key(t.output), t.tap) for t in self.terms if t.tap is not None]
-        if len(inputs) == 1:
-            (name,) = inputs
-
-            def call(batch: Mapping[str, Tensor]) -> object:
-                return net(batch[name])
-        else:
-
-            def call(batch: Mapping[str, Tensor]) -> object:
-                return net(*[batch[n] for n in inputs])
-
-        if not taps:
-            return lambda batch: output_ports(call(batch))
-
-        def forward(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-            for _, tap in taps:
-                tap.armed = True
-            try:
-                outputs = output_ports(call(batch))
-            finally:
-                for _, tap in taps:
-                    tap.armed = False
-            for key, tap in taps:
-                logits = tap.take()
-                if logits is not None:
-                    outputs[key] = logits
-            return outputs
-
-        return forward
-
-    def forward(
-        self, net: nn.Module, inputs: tuple[str, ...], batch: Mapping[str, Tensor]
-    ) -> dict[str, Tensor]:
-        """Run the net on a batch and name its outputs (see :meth:`forward_function`)."""
-        return self.forward_function(net, inputs)(batch)
-
-    def describe(self) -> dict[str, dict[str, object]]:
-        """The chosen loss per output port, for the results (JSON-able)."""
-        return {
-            t.output: {
-                "loss": t.name,
-                "target": t.target,
-                "weight": t.weight,
-                "computed_from": _computed_from(t),
-            }
-            for t in self.terms
-        }
-
-    def close(self) -> None:
-        for term in self.terms:
-            if term.tap is not None:
-                term.tap.close()
 
 
 @dataclass
@@ -602,7 +300,7 @@ class _Resolver:
 
     def term(self, port: str, one: object, weight: float) -> LossTerm:
         if isinstance(one, str) and one in self.outputs:
-            return LossTerm(one, None, "output_is_loss", weight, _mean_of, _each_of)
+            return LossTerm(one, None, "output_is_loss", weight, mean_of, each_of)
         tgt = self.target_for(port)
         t = self.batch[tgt] if tgt is not None else None
         out, final, dtype = self.outputs[port], self.finals[port], self.float_dtype
@@ -697,13 +395,13 @@ def resolve_loss(
     if isinstance(raw, Tensor) and raw.ndim == 0 and spec in ("auto", None):
         # the net computes its own loss and returns it as a scalar
         return LossPlan(
-            [LossTerm("output", None, "output_is_loss", 1.0, _mean_of, None)],
+            [LossTerm("output", None, "output_is_loss", 1.0, mean_of, None)],
             output_is_loss="output",
         )
     if spec in ("auto", None) and "loss" in outputs:
         spec = "loss"
     if isinstance(spec, str) and spec in outputs:
-        plan_terms = [LossTerm(spec, None, "output_is_loss", 1.0, _mean_of, _each_of)]
+        plan_terms = [LossTerm(spec, None, "output_is_loss", 1.0, mean_of, each_of)]
         return LossPlan(plan_terms, output_is_loss=spec)
     resolver = _Resolver(
         outputs, finals, targets, batch, float_dtype, frozenset(binary), dict(classes or {})
@@ -752,19 +450,3 @@ def _check_custom(term: LossTerm, out: Tensor, t: Tensor) -> None:
             expected="a scalar tensor",
             received=describe(value),
         )
-
-
-class TrainingNet(nn.Module):
-    """The net with its loss attached: ``forward(batch)`` returns the training loss.
-
-    This is the ``training_net`` property: it shows exactly what was optimised.
-    """
-
-    def __init__(self, net: nn.Module, inputs: tuple[str, ...], plan: LossPlan) -> None:
-        super().__init__()
-        self.net = net
-        self.inputs = inputs
-        self.plan = plan
-
-    def forward(self, batch: Mapping[str, Tensor]) -> Tensor:
-        return self.plan(self.plan.forward(self.net, self.inputs, batch), batch)
