@@ -114,6 +114,18 @@ def test_copy_module_drops_library_hooks_and_detaches_graph_tensors():
     assert user_calls == [1]  # the user's own hook is copied
 
 
+@pytest.mark.slow
+def test_the_issues_softmax_net_trains_with_every_option_left_out():
+    """The exact call that crashed: automatic batch size, rounds (about 20 s) and threads."""
+    x = torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] < x[:, 1]).long()
+    net = nn.Sequential(nn.Linear(2, 2), nn.Softmax(dim=-1))
+    r = nettrain.train(net, (x, y), "all")  # as in the issue, but asking for every property
+    assert r.trained_net is net and r.reason_training_stopped == "max_training_rounds"
+    assert r.round_measurements["error_rate"] < 0.1
+    assert library_hooks(net) == 0
+
+
 # ---- 2. decoders read what the module outputs ------------------------------------------------
 
 
@@ -142,6 +154,14 @@ def test_class_decoder_properties_match_the_modules_output(final):
     assert net(list(x[:10]), "entropy") == pytest.approx(entropy, rel=1e-12)
     top = net(list(x[:1]), ("top_probabilities", 1))[0]
     assert top == [(["left", "right"][int(p[0].argmax())], float(p[0].max()))]
+    order = p.sort(dim=-1, descending=True, stable=True).indices.tolist()
+    assert net(list(x[:10]), ("top_decisions", 2)) == [
+        [["left", "right"][i] for i in o] for o in order
+    ]
+    assert net(list(x[:10]), ("random_sample", 0)) == net(list(x[:10]))  # temperature 0: argmax
+    samples = net(list(x[:10]), "random_sample", generator=torch.Generator().manual_seed(5))
+    expected = torch.multinomial(p, 1, generator=torch.Generator().manual_seed(5))[:, 0]
+    assert samples == [["left", "right"][i] for i in expected.tolist()]
     torch.testing.assert_close(net(x[:10], None), net.module(x[:10]).detach())  # raw output
 
 
@@ -177,6 +197,9 @@ def test_boolean_decoder_properties_match_the_modules_output(final):
     assert net(torch.tensor([0.5])) is False  # its own output there is far below 0.5
     entropy = (torch.special.entr(p) + torch.special.entr(1 - p)).tolist()
     assert net(list(probe), "entropy") == pytest.approx(entropy, rel=1e-12)
+    samples = net(list(probe), "random_sample", generator=torch.Generator().manual_seed(3))
+    draws = torch.rand(p.shape, generator=torch.Generator().manual_seed(3), dtype=p.dtype)
+    assert samples == (draws < p).tolist()
 
 
 def test_multilabel_decoder_with_a_final_sigmoid_reads_probabilities():
