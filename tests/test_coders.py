@@ -223,8 +223,10 @@ def test_function_encoder_and_its_config():
     assert enc.encode(["aa", "b"]).tensor.tolist() == [[2, 2], [1, 0]]
     config = json.loads(json.dumps(enc.config()))
     assert config == {"kind": "function", "name": "features"}
-    with pytest.raises(NetTrainError, match="pass the function again"):
+    with pytest.raises(NetTrainError, match="pass your function again") as info:
         encoder_from_config(config)
+    assert "'features'" in info.value.received  # the file's name, as what was received only
+    assert "features" not in (info.value.hint or "")
 
 
 @pytest.mark.parametrize(

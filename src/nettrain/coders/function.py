@@ -95,10 +95,13 @@ class FunctionEncoder(Encoder):
             NetTrainError: saying which function to pass again.
         """
         name = config.get("name", "?") if isinstance(config, Mapping) else "?"
+        # the name comes from a file: quoted (cut short) as what was received, never as advice
+        shown = repr(name)[:60]
         raise NetTrainError(
             "config",
-            f"a function encoder ({name!r}) cannot be loaded from a file: code is not saved",
-            hint=f"pass the function again: encoder('function', function={name})",
+            "a function encoder cannot be loaded from a file: code is not saved",
+            received=f"a function encoder named {shown}",
+            hint="pass your function again: encoder('function', function=your_function)",
         )
 
     def describe(self) -> str:
