@@ -217,3 +217,20 @@ def test_unknown_and_planned_property_names():
         nettrain.train(make_net(), (x, y), "loss_plot", **QUIET)
     with pytest.raises(NetTrainError, match=r"not a live property.*did you mean 'batch_loss'"):
         nettrain.train(make_net(), (x, y), {"property": "batch_los"}, **QUIET)
+
+
+def test_the_hardest_examples_example(capsys):
+    """examples/hardest_examples.py (seed 000's hardest examples) on the embedded Digits."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "hardest_examples.py"
+    spec = importlib.util.spec_from_file_location("hardest_examples", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    matrix = example.main(["--rounds", "3", "--show", "2"])
+    assert matrix.shape == (3, 1438) and bool(torch.isfinite(matrix).all())
+    assert float(matrix[-1].mean()) < float(matrix[0].mean())
+    out = capsys.readouterr().out
+    assert "3 rounds x 1438 examples" in out and out.count("final loss") == 2
