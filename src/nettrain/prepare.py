@@ -38,6 +38,7 @@ from .data.forms import normalize
 from .data.streams import BatchIterableSource
 from .data.table import PortTable
 from .errors import NetTrainError, add_note
+from .example_losses import check_example_losses
 from .losses import LossPlan, resolve_loss
 from .monitor import Validation, Watch, resolve_watch
 from .optim import build_updater
@@ -278,8 +279,18 @@ def unchanged_on_error(net: nn.Module, opts: Options) -> Iterator[None]:
         raise
 
 
-def prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: Typed) -> Session:
+def prepare(
+    net: nn.Module,
+    data: object,
+    opts: Options,
+    clock: Clock,
+    typed: Typed,
+    example_losses: bool = False,
+) -> Session:
     """Resolve everything a run needs; see the module docstring for the order.
+
+    ``example_losses``: the run keeps each example's loss (asked for by name), so the data and
+    the loss are checked to allow it.
 
     Raises:
         NetTrainError: bad data, a net that cannot take it or has nothing to train, a loss,
@@ -327,6 +338,8 @@ def prepare(net: nn.Module, data: object, opts: Options, clock: Clock, typed: Ty
         classes=typed.class_targets(),
     )
     try:
+        if example_losses:  # asked for by name: the data and the loss must allow it
+            check_example_losses(source, plan)
         return _with_loss(net, source, sample, binding, plan, opts, clock, typed, dtype)
     except BaseException:
         plan.close()  # a refused call leaves no hook behind

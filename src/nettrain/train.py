@@ -28,7 +28,7 @@ from typing import Any
 from torch import nn
 
 from .errors import NetTrainError, NetTrainWarning, describe
-from .example_losses import ExampleLosses, check_example_losses
+from .example_losses import ExampleLosses
 from .loop import LoopPlan, Observer, run
 from .losses import TrainingNet
 from .monitor import Monitor
@@ -190,10 +190,9 @@ def _train(
     try:
         with seeded(opts.seed):
             with unchanged_on_error(typed.module, opts):
-                session = prepare(typed.module, typed.data, opts, clock, typed)
+                keep = "example_losses" in request.names
+                session = prepare(typed.module, typed.data, opts, clock, typed, keep)
             try:
-                if "example_losses" in request.names:
-                    check_example_losses(session.source, session.plan)
                 with intra_op_threads(session.threads):
                     return request.answer(_run(session, request, function, clock, options))
             finally:
