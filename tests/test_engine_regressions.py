@@ -716,3 +716,42 @@ def test_no_warning_for_a_plain_run():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nettrain.train(nn.Linear(5, 3), (x, y), max_training_rounds=2, **QUIET)
+
+
+# ---- more hostile and everyday forms ---------------------------------------------------------
+
+
+def test_class_indices_as_a_column_train_like_a_vector():
+    x, y = two_classes(64)
+    torch.manual_seed(0)
+    a = nn.Linear(2, 2)
+    b = copy.deepcopy(a)
+    opts = {"max_training_rounds": 3, "batch_size": 16, **QUIET}
+    ra = nettrain.train(a, (x, y), "all", **opts)
+    rb = nettrain.train(b, (x, y[:, None]), "all", validation_set=(x[:8], y[:8, None]), **opts)
+    assert ra.loss_function["output"]["loss"] == rb.loss_function["output"]["loss"]
+    assert_same_weights(a, b)
+    assert "error_rate" in rb.validation_measurements
+
+
+def test_a_dict_output_needs_string_port_names():
+    class IntKeys(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return {1: self.layer(x)}
+
+    x, y = two_classes(16)
+    with pytest.raises(NetTrainError, match="named by strings") as info:
+        nettrain.train(IntKeys(), (x, y), max_training_rounds=1, **QUIET)
+    assert info.value.argument == "net"
+
+
+def test_an_iterator_of_single_examples_says_to_pass_a_list():
+    x, y = two_classes(16)
+    with pytest.raises(NetTrainError, match="look like single examples") as info:
+        pairs = (p for p in zip(x, y, strict=True))
+        nettrain.train(nn.Linear(2, 2), pairs, max_training_rounds=1, **QUIET)
+    assert info.value.argument == "data" and "list(...)" in str(info.value)

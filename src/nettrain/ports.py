@@ -94,12 +94,14 @@ def output_ports(output: object) -> dict[str, torch.Tensor]:
     """
     if isinstance(output, torch.Tensor):
         return {"output": output}
-    if isinstance(output, Mapping) and all(isinstance(v, torch.Tensor) for v in output.values()):
+    if isinstance(output, Mapping) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in output.items()
+    ):
         return dict(output)
     raise NetTrainError(
         "net",
         "forward() returned something nettrain cannot train on",
-        expected="a tensor, or a dict of named tensors (one per output port)",
+        expected="a tensor, or a dict of tensors named by strings (one per output port)",
         received=describe(output),
         hint="make forward() return a tensor or a dict {port name: tensor}",
     )

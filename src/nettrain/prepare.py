@@ -360,14 +360,14 @@ def _with_loss(
     """The part of :func:`prepare` after the loss is chosen."""
     watch = resolve_watch(opts.measurements, opts.stopping_criterion, plan)
     check_class_targets(source, plan)
-    source = convert_targets(source, plan)
+    given, source = source, convert_targets(source, plan)
     reference = reference_sample(source, sample, opts.device)
     initial_loss = (
         None
         if reference is None
         else probe_loss(net, binding.inputs, plan, reference, argument="data")
     )
-    source, validation = resolve_validation(opts, source, plan, typed, binding.inputs)
+    source, validation = resolve_validation(opts, source, plan, typed, binding.inputs, given)
     if validation is not None:
         check_validation_fits(net, binding, plan, typed, validation.source, opts.device)
     batch_size = _choose_batch_size(net, opts, source, binding, plan, sample, clock)

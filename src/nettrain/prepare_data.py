@@ -107,7 +107,8 @@ def convert_targets(source: BatchSource, plan: LossPlan, argument: str = "data")
                     received=repr(column[index].tolist()),
                     hint="give the labels as integers or names",
                 )
-        columns[term.target] = column.to(term.target_dtype)
+        column = column.to(term.target_dtype)
+        columns[term.target] = column.squeeze(-1) if term.squeeze_target else column
     table = type(source.table)(columns, source.table.form)
     return InMemorySource(table, source.seed)
 
@@ -189,9 +190,19 @@ def check_validation_fits(
 
 
 def resolve_validation(
-    opts: Options, source: BatchSource, plan: LossPlan, typed: Typed, inputs: tuple[str, ...]
+    opts: Options,
+    source: BatchSource,
+    plan: LossPlan,
+    typed: Typed,
+    inputs: tuple[str, ...],
+    given: BatchSource | None = None,
 ) -> tuple[BatchSource, Validation | None]:
-    """Resolve ``validation_set``: held-out fraction, other data, or None."""
+    """Resolve ``validation_set``: held-out fraction, other data, or None.
+
+    ``source`` is the training data with its targets converted for the loss; ``given`` the
+    same data as the user gave it (default ``source``), which validation data is compared with
+    before both get the same conversion.
+    """
     if opts.validation_set is None:
         return source, None
     spec, interval = parse_validation_interval(opts.validation_set)
@@ -231,6 +242,6 @@ def resolve_validation(
             expected="ports " + ", ".join(map(repr, source.names)),
             received="ports " + ", ".join(map(repr, other.names)),
         )
-    _check_validation_examples(source, other, typed)
+    _check_validation_examples(given or source, other, typed)
     check_class_targets(other, plan, argument="validation_set")
     return source, Validation(convert_targets(other, plan, "validation_set"), interval)

@@ -36,6 +36,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -361,20 +362,43 @@ class BatchIterableSource:
 
     def _convert(self, raw: Any, round: int, index: int) -> Batch:
         where = f"in batch {index + 1} of round {round}"
-        batch = _stream_batch(
-            raw,
-            self._first,
-            where,
-            float_dtype=self.float_dtype,
-            argument=self.argument,
-            shapes=False,
-            unlike=f"has a batch unlike the first batch (ports or dtypes differ) {where}",
-            hint="make every batch hold the same ports with the same dtypes",
-            index=index,
-        )
+        try:
+            batch = _stream_batch(
+                raw,
+                self._first,
+                where,
+                float_dtype=self.float_dtype,
+                argument=self.argument,
+                shapes=False,
+                unlike=f"has a batch unlike the first batch (ports or dtypes differ) {where}",
+                hint="make every batch hold the same ports with the same dtypes",
+                index=index,
+            )
+        except NetTrainError as error:
+            if self._first is None and _looks_like_one_example(raw):
+                raise NetTrainError(
+                    error.argument,
+                    "is an iterable whose items look like single examples (input, target), "
+                    "while an iterable gives batches",
+                    expected="batches such as (inputs [n, ...], targets [n])",
+                    received=f"an item holding {describe(raw[1])} as its target",
+                    hint="pass the examples as a list (list(...)) to train on them as pairs",
+                ) from error
+            raise
+
         if self._first is None:
             self._first = batch
         return batch
+
+
+def _looks_like_one_example(raw: Any) -> bool:
+    """An (input, target) pair whose target is a single number: an example, not a batch."""
+    if not (isinstance(raw, tuple | list) and len(raw) == 2):
+        return False
+    target = raw[1]
+    if isinstance(target, torch.Tensor | np.ndarray):
+        return target.ndim == 0
+    return isinstance(target, int | float | bool | np.number)
 
 
 def _loader_examples(iterable: object) -> int | None:

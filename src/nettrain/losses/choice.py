@@ -121,6 +121,11 @@ def _dtype_name(t: Tensor) -> str:
     return str(t.dtype).replace("torch.", "")
 
 
+def _index_targets_fit(out: Tensor, t: Tensor) -> bool:
+    """Class indices fit ``out`` [..., C]: one per output row, or a column of them [..., 1]."""
+    return out.ndim >= 1 and (out.shape[:-1] == t.shape or t.shape == (*out.shape[:-1], 1))
+
+
 def _class_term(
     port: str,
     target: str,
@@ -130,7 +135,7 @@ def _class_term(
     name: str = "cross_entropy",
 ) -> LossTerm:
     classes = out.shape[-1]
-    if out.ndim < 1 or out.shape[:-1] != t.shape:
+    if not _index_targets_fit(out, t):
         raise NetTrainError(
             "loss_function",
             f"cross-entropy with class-index targets needs one index per output row of {port!r}",
@@ -139,44 +144,16 @@ def _class_term(
             received=f"targets of shape {tuple(t.shape[1:])} per example",
         )
     if isinstance(final, nn.Softmax):
-        return LossTerm(
-            port,
-            target,
-            name,
-            1.0,
-            ce_index,
-            ce_index_each,
-            LogitTap(final),
-            torch.int64,
-            classes,
-        )
-    if isinstance(final, nn.LogSoftmax):
-        return LossTerm(
-            port,
-            target,
-            name,
-            1.0,
-            nll,
-            nll_each,
-            None,
-            torch.int64,
-            classes,
-            scores="log_probabilities",
-        )
-    if _is_probabilities(out):
-        return LossTerm(
-            port,
-            target,
-            name,
-            1.0,
-            nll_of_probs,
-            nll_of_probs_each,
-            None,
-            torch.int64,
-            classes,
-            scores="probabilities",
-        )
-    return LossTerm(port, target, name, 1.0, ce_index, ce_index_each, None, torch.int64, classes)
+        fn, each, tap, scores = ce_index, ce_index_each, LogitTap(final), "logits"
+    elif isinstance(final, nn.LogSoftmax):
+        fn, each, tap, scores = nll, nll_each, None, "log_probabilities"
+    elif _is_probabilities(out):
+        fn, each, tap, scores = nll_of_probs, nll_of_probs_each, None, "probabilities"
+    else:
+        fn, each, tap, scores = ce_index, ce_index_each, None, "logits"
+    # a column of indices [n, 1] (a data frame's label column, say) loses its trailing axis
+    squeeze = t.shape != out.shape[:-1]
+    return LossTerm(port, target, name, 1.0, fn, each, tap, torch.int64, classes, scores, squeeze)
 
 
 @dataclass(frozen=True)
@@ -236,7 +213,7 @@ def _auto_term(p: _PortSample) -> LossTerm:
     if t.dtype == torch.bool or isinstance(final, nn.Sigmoid):
         return _named_term("binary_cross_entropy", p)
     if not t.is_floating_point() and not t.is_complex():
-        if out.ndim >= 2 and out.shape[-1] >= 2 and out.shape[:-1] == t.shape:
+        if out.ndim >= 2 and out.shape[-1] >= 2 and _index_targets_fit(out, t):
             return _class_term(port, target, out, t, final)
         return _named_term("mean_squared", p)
     if isinstance(final, nn.Softmax | nn.LogSoftmax) and t.shape == out.shape:

@@ -80,6 +80,7 @@ class LossTerm:
         classes: the number of classes (cross-entropy with class-index targets), else None.
         scores: what ``fn`` takes as predictions: "logits", "probabilities" or
             "log_probabilities" (the measurements read the outputs the same way).
+        squeeze_target: class indices given as a column ``[n, 1]``: the last axis is dropped.
     """
 
     output: str
@@ -92,6 +93,7 @@ class LossTerm:
     target_dtype: torch.dtype | None = None
     classes: int | None = None
     scores: str = "logits"
+    squeeze_target: bool = False
 
     def prediction(self, outputs: Mapping[str, Tensor]) -> Tensor:
         """What the loss and the measurements read: the captured logits, or the output."""
@@ -105,6 +107,8 @@ class LossTerm:
         if self.target is None:
             return _NO_TARGET
         t = batch[self.target]
+        if self.squeeze_target and t.ndim > 1:
+            t = t.squeeze(-1)
         return (
             t
             if self.target_dtype is None or t.dtype == self.target_dtype
