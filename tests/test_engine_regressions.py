@@ -755,3 +755,17 @@ def test_an_iterator_of_single_examples_says_to_pass_a_list():
         pairs = (p for p in zip(x, y, strict=True))
         nettrain.train(nn.Linear(2, 2), pairs, max_training_rounds=1, **QUIET)
     assert info.value.argument == "data" and "list(...)" in str(info.value)
+
+
+def test_a_refused_call_gives_back_every_bit_of_a_net_it_converted():
+    x, y = two_classes(16)
+    net = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).double()
+    with torch.no_grad():
+        net[0].weight.add_(1e-12)  # bits a float32 round trip would lose
+    before = weights(net)
+    bad = y.clone()
+    bad[3] = 7  # a class index the net has no output for
+    with pytest.raises(NetTrainError, match="class index"):
+        nettrain.train(net, (x, bad), working_precision="float32", max_training_rounds=1, **QUIET)
+    after = net.state_dict()
+    assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())

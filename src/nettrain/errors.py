@@ -24,6 +24,7 @@ __all__ = [
     "close_matches",
     "describe",
     "did_you_mean",
+    "dtype_name",
 ]
 
 
@@ -106,6 +107,16 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return "valid names are " + ", ".join(repr(o) for o in options)
 
 
+def dtype_name(dtype: object) -> str:
+    """A dtype as users write it: ``torch.float32`` -> ``"float32"`` (numpy dtypes too).
+
+    >>> import torch
+    >>> dtype_name(torch.int64)
+    'int64'
+    """
+    return str(dtype).replace("torch.", "")
+
+
 def describe(value: object, limit: int = 60) -> str:
     """A short description of a value for error messages: its type, and shape where it has one.
 
@@ -119,8 +130,7 @@ def describe(value: object, limit: int = 60) -> str:
         return f"numpy.{type(value).__name__} {value.item()!r}"  # type: ignore[attr-defined]
     if shape is not None and dtype is not None:
         kind = "tensor" if type(value).__module__.startswith("torch") else "array"
-        dtype_name = str(dtype).replace("torch.", "")
-        return f"a {dtype_name} {kind} of shape {tuple(shape)}"
+        return f"a {dtype_name(dtype)} {kind} of shape {tuple(shape)}"
     text = repr(value)
     if len(text) > limit:
         text = text[: limit - 3] + "..."

@@ -123,10 +123,9 @@ def live_properties(state: TrainState, plan: LoopPlan, elapsed: float) -> dict[s
     total = state.max_rounds * per_round if state.max_rounds and per_round else None
     rate = state.absolute_batch / elapsed if elapsed > 0 else 0.0
     remaining = (total - state.absolute_batch) / rate if total and rate > 0 else math.inf
-    fraction = state.absolute_batch / total if total else 0.0
     if plan.time_goal is not None:
         remaining = min(remaining, max(plan.time_goal - elapsed, 0.0))
-        fraction = max(fraction, min(elapsed / plan.time_goal, 1.0))
+    fraction = _fraction(state, plan, elapsed)
     return {
         "round": state.round,
         "max_rounds": state.max_rounds,

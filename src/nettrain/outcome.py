@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .errors import NetTrainError
+from .errors import NetTrainError, dtype_name
 from .example_losses import ExampleLosses
 from .losses import LOSS_NAMES
 from .monitor import Monitor
@@ -174,12 +174,9 @@ def _plain(value: object) -> object:
 
 
 def _method_source(session: Session) -> object:
-    described = dict(session.updater.describe())
+    described = session.options.method.describe()  # the method's own options, resolved
     name = described.pop("method")
-    described.pop("learning_rate", None)
-    for key in ("implementation", "frozen", "learning_rate_multipliers", "total_steps"):
-        described.pop(key, None)
-    described.pop("update_schedule", None)
+    described.pop("learning_rate", None)  # given as its own argument
     schedule = resolve_schedule(session.options.method.schedule)
     if isinstance(schedule, UserSchedule):
         described["learning_rate_schedule"] = _name_of(schedule.function)
@@ -221,7 +218,7 @@ def train_input_form(session: Session, state: TrainState, given: Mapping[str, An
         "method": _method_source(session),
         "random_seeding": opts.seed,
         "target_device": str(opts.device),
-        "working_precision": str(session.dtype).replace("torch.", ""),
+        "working_precision": dtype_name(session.dtype),
         "training_progress_measurements": [m.key for m in session.watch.measured],
     }
     if session.time_goal is not None:
@@ -288,7 +285,7 @@ def collect(
         "total_training_time": state.time_spent,
         "training_examples": session.source.num_examples,
         "weights_learning_rate_multipliers": dict(updater.multipliers),
-        "working_precision": str(session.dtype).replace("torch.", ""),
+        "working_precision": dtype_name(session.dtype),
         "encoders": {},
         "training_update_schedule": updater.describe().get("update_schedule"),
         "skipped_training_data": {"count": 0, "indices": [], "ports": {}},

@@ -258,21 +258,27 @@ def unchanged_on_error(net: nn.Module, opts: Options) -> Iterator[None]:
     """Put the net back as it was (mode, device, dtype, weights) when preparing fails: a call
     refused before training changes nothing in the user's net.
 
-    Weights only move when ``working_precision`` converts them; they are kept then (a float64
-    net cast to float32 and back would lose bits).
+    Tensors only change when ``working_precision`` converts them, so only then are they kept
+    (a float64 net cast to float32 and back would lose bits), each with its own dtype.
     """
     was_training = net.training
-    params = [p for p in net.parameters() if not is_lazy(p)]
-    device = params[0].device if params else None
-    dtypes = {p.dtype for p in params if p.is_floating_point()}
-    converts = opts.dtype is not None and dtypes and dtypes != {opts.dtype}
-    saved = {k: v.detach().clone() for k, v in net.state_dict().items()} if converts else None
+    params = [t for t in net.parameters() if not is_lazy(t)]
+    buffers = [(m, n, b) for m in net.modules() for n, b in m.named_buffers(recurse=False)]
+    tensors = [*params, *(b for _, _, b in buffers if not is_lazy(b))]
+    device = tensors[0].device if tensors else None
+    dtypes = {t.dtype for t in tensors if t.is_floating_point()}
+    converts = opts.dtype is not None and bool(dtypes) and dtypes != {opts.dtype}
+    saved_params = [(p, p.detach().clone()) for p in params] if converts else []
+    saved_buffers = [(m, n, b.detach().clone()) for m, n, b in buffers] if converts else []
     try:
         yield
     except BaseException:
-        if saved is not None:
-            net.to(dtype=next(iter(dtypes)))
-            net.load_state_dict(saved)
+        if converts:
+            with torch.no_grad():
+                for param, value in saved_params:  # .to() replaced a parameter's .data
+                    param.data = value
+            for module, name, value in saved_buffers:  # and replaced the buffers themselves
+                setattr(module, name, value)
         if device is not None:
             net.to(device)
         net.train(was_training)

@@ -25,7 +25,7 @@ from .data.batching import BatchSource, InMemorySource
 from .data.forms import normalize
 from .data.split import split_fraction
 from .data.streams import DatasetSource
-from .errors import NetTrainError
+from .errors import NetTrainError, dtype_name
 from .losses import LossPlan
 from .monitor import Validation, parse_validation_interval, task_of
 from .options.resolved import Options
@@ -90,8 +90,8 @@ def convert_targets(source: BatchSource, plan: LossPlan, argument: str = "data")
                 argument,
                 f"target {term.target!r} holds complex numbers, and the {term.name} loss "
                 "compares real ones",
-                expected=f"real targets ({_dtype_of(term.target_dtype)})",
-                received=f"{_dtype(column)} targets",
+                expected=f"real targets ({dtype_name(term.target_dtype)})",
+                received=f"{dtype_name(column.dtype)} targets",
                 hint="give the real and imaginary parts as two values: torch.view_as_real(t), "
                 "or pass a loss_function for complex values",
             )
@@ -146,14 +146,6 @@ def _data_dtype(source: BatchSource) -> torch.dtype:
     return torch.float32
 
 
-def _dtype(t: Tensor) -> str:
-    return _dtype_of(t.dtype)
-
-
-def _dtype_of(dtype: torch.dtype) -> str:
-    return str(dtype).replace("torch.", "")
-
-
 def _check_validation_examples(source: BatchSource, other: BatchSource, typed: Typed) -> None:
     """Each validation port's examples have the training examples' shape and dtype."""
     ours, theirs = source.sample(1), other.sample(1)
@@ -166,9 +158,9 @@ def _check_validation_examples(source: BatchSource, other: BatchSource, typed: T
             raise NetTrainError(
                 "validation_set",
                 f"the validation examples of {name!r} differ from the training examples",
-                expected=f"examples of shape {tuple(column.shape[1:])} ({_dtype(column)}) like "
-                "the training data",
-                received=f"examples of shape {tuple(given.shape[1:])} ({_dtype(given)})",
+                expected=f"examples of shape {tuple(column.shape[1:])} "
+                f"({dtype_name(column.dtype)}) like the training data",
+                received=f"examples of shape {tuple(given.shape[1:])} ({dtype_name(given.dtype)})",
                 hint="give validation data in the same form, shape and type as the training "
                 "data (class labels as the same integers or names)",
             )

@@ -29,7 +29,7 @@ REASONS = {
     "max_training_rounds": "the requested number of rounds was done",
     "time_goal": "the time goal was reached",
     "weights_diverged": "the loss or the weights became NaN or infinite, or the loss exploded "
-    "(10,000 times above the first batch's loss or the best round's)",
+    "(10,000 times above the untrained net's loss or the first round's)",
     "stopped_by_user": "interrupted (Ctrl-C)",
     "data_exhausted": "a one-shot data stream ran out",
     "stopping_criterion": "the stopping criterion said training no longer improves",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import dtype_name
 from .table import Batch
 
 __all__ = ["Spec", "batch_spec", "format_spec"]
@@ -43,7 +44,7 @@ def format_spec(spec: Spec, *, shapes: bool = True) -> str:
     """
     parts = []
     for name, (shape, dtype) in spec.items():
-        dtype_name = str(dtype).replace("torch.", "")
-        detail = f"{dtype_name}, each example of shape {shape}" if shapes else dtype_name
+        kind = dtype_name(dtype)
+        detail = f"{kind}, each example of shape {shape}" if shapes else kind
         parts.append(f"{name!r} ({detail})")
     return "columns " + ", ".join(parts)

@@ -35,7 +35,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from ..errors import NetTrainError, describe
+from ..errors import NetTrainError, describe, dtype_name
 
 __all__ = ["encode_raw_column", "needs_encoder", "to_tensor"]
 
@@ -352,7 +352,7 @@ def _check_narrowing(source: Any, cast: Any, name: str, argument: str) -> None:
         return
     index = int(lost.any(1).nonzero()[0, 0])
     value = float(source.reshape(len(source), -1)[index][lost[index]][0])
-    dtype = str(cast.dtype).replace("torch.", "")
+    dtype = dtype_name(cast.dtype)
     raise NetTrainError(
         argument,
         f"column {name!r} holds a number too large for the working precision ({dtype})",
