@@ -16,7 +16,8 @@ from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 from nettrain.data.batching import InMemorySource, round_permutation
 from nettrain.data.columns import to_batch
 from nettrain.data.forms import normalize, to_table
-from nettrain.data.streams import BatchIterableSource, DatasetSource, GeneratorSource
+from nettrain.data.generator import GeneratorSource
+from nettrain.data.streams import BatchIterableSource, DatasetSource
 from nettrain.data.values import needs_encoder, to_tensor
 from nettrain.errors import NetTrainError
 

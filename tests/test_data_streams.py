@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nettrain.data.batching import InMemorySource
 from nettrain.data.forms import normalize
-from nettrain.data.streams import BatchIterableSource, DatasetSource, GeneratorSource
+from nettrain.data.generator import GeneratorSource
+from nettrain.data.streams import BatchIterableSource, DatasetSource
 from nettrain.data.table import Batch
 from nettrain.errors import NetTrainError
 

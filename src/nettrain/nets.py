@@ -34,19 +34,16 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .architecture import shown
-from .errors import NetTrainError, close_matches, describe, did_you_mean
+from .errors import NetTrainError, did_you_mean
+from .user_nets import net_from_function
 
 __all__ = [
     "DATASET_SHAPES",
@@ -323,124 +320,6 @@ _NETS: dict[str, tuple[str, _Factory]] = {
 NET_NAMES: tuple[str, ...] = tuple(_NETS)
 
 
-def _one_line(exc: BaseException) -> str:
-    """``Type: message`` of an exception from the user's code, on one line, cut short."""
-    text = " ".join(str(exc).split())
-    text = text if len(text) <= 300 else text[:297] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _import_function(spec: str) -> Any:
-    """The object ``module:function`` names (importing the module runs the user's code).
-
-    Raises:
-        NetTrainError: argument "net": a malformed name, a missing module or attribute, or an
-            import that raised (saying what it raised).
-    """
-    module_name, _, function_name = spec.partition(":")
-    parts = [*module_name.split("."), *function_name.split(".")]
-    if not all(part.isidentifier() for part in parts):
-        raise NetTrainError(
-            "net",
-            f"{spec!r} is not a net name nor of the form module:function",
-            expected="one of " + ", ".join(map(repr, NET_NAMES)) + ", or e.g. 'my_nets:build'",
-            received=repr(spec),
-        )
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or module_name
-        if module_name == missing or module_name.startswith(missing + "."):
-            raise NetTrainError(
-                "net",
-                f"cannot import {spec!r}: there is no module {missing!r}",
-                expected="'module:function' naming a module in the current folder or on the "
-                "Python path",
-                received=repr(spec),
-                hint=f"check the spelling, or run nettrain in the folder holding {missing}.py",
-            ) from None
-        raise NetTrainError("net", f"importing {module_name!r} raised {_one_line(exc)}") from exc
-    except Exception as exc:  # the user's module failed while it was imported
-        raise NetTrainError("net", f"importing {module_name!r} raised {_one_line(exc)}") from exc
-    for depth, part in enumerate(function_name.split(".")):
-        if not hasattr(target, part):
-            owner = ".".join([module_name, *function_name.split(".")[:depth]])
-            near = close_matches(part, [n for n in dir(target) if not n.startswith("_")])
-            raise NetTrainError(
-                "net",
-                f"cannot import {spec!r}: {owner!r} has no {part!r}",
-                expected="a function that returns an nn.Module",
-                received=repr(spec),
-                hint="did you mean " + " or ".join(map(repr, near)) + "?" if near else None,
-            )
-        target = getattr(target, part)
-    return target
-
-
-def _from_function(
-    spec: str, dataset: str, shape: DatasetShape, vocabulary: int | None
-) -> nn.Module:
-    """Import ``module:function`` and call it with the keyword arguments it names.
-
-    Raises:
-        NetTrainError: argument "net" when the function cannot be imported, is not callable,
-            needs an argument nettrain does not have, raises (saying what), or returns
-            something that is not an ``nn.Module``.
-    """
-    target = _import_function(spec)
-    if not callable(target):
-        raise NetTrainError(
-            "net",
-            f"{spec!r} is not callable",
-            expected="a function that returns an nn.Module",
-            received=describe(target),
-        )
-    offered: dict[str, Any] = {
-        "dataset": dataset,
-        "in_channels": shape.channels,
-        "image_size": shape.size,
-        "classes": shape.classes,
-        "vocabulary": vocabulary,
-    }
-    try:
-        parameters = dict(inspect.signature(target).parameters)
-    except (TypeError, ValueError):  # builtins and some C callables have no signature
-        parameters = {}
-    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    needed = [
-        p.name
-        for p in parameters.values()
-        if p.default is inspect.Parameter.empty
-        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-        and (p.name not in offered or p.kind is inspect.Parameter.POSITIONAL_ONLY)
-    ]
-    if needed:
-        raise NetTrainError(
-            "net",
-            f"{spec!r} needs the argument {needed[0]!r}, which nettrain does not give",
-            expected="a function whose arguments are among " + ", ".join(offered),
-            received=shown(f"{spec}{inspect.signature(target)}", 120),
-            hint="give the other arguments defaults, or wrap the function in one of your own",
-        )
-    kwargs = {k: v for k, v in offered.items() if takes_all or k in parameters}
-    try:
-        module = target(**kwargs)
-    except Exception as exc:  # the user's function failed: say what it raised, in one line
-        raise NetTrainError(
-            "net",
-            f"{spec!r} raised {_one_line(exc)}",
-            hint="call the function in Python to see the traceback",
-        ) from exc
-    if not isinstance(module, nn.Module):
-        raise NetTrainError(
-            "net",
-            f"{spec!r} did not return a torch module",
-            expected="an nn.Module",
-            received=describe(module),
-        )
-    return module
-
-
 def make(net_name: str, dataset: str, *, vocabulary: int | None = None) -> nn.Module:
     """A fresh built-in net sized for a named dataset.
 
@@ -468,7 +347,14 @@ def make(net_name: str, dataset: str, *, vocabulary: int | None = None) -> nn.Mo
             received=repr(net_name),
         )
     if ":" in net_name:
-        return _from_function(net_name, canonical, shape, vocabulary)
+        offered = {
+            "dataset": canonical,
+            "in_channels": shape.channels,
+            "image_size": shape.size,
+            "classes": shape.classes,
+            "vocabulary": vocabulary,
+        }
+        return net_from_function(net_name, offered, NET_NAMES)
     name = net_name.lower().replace("_", "-")
     if name not in _NETS:
         raise NetTrainError(

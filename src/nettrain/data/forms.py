@@ -51,7 +51,8 @@ from ..errors import NetTrainError, describe, did_you_mean
 from .batching import BatchSource, InMemorySource
 from .columns import ACCEPTED_FORMS, to_columns
 from .frames import is_data_frame
-from .streams import BatchIterableSource, DatasetSource, GeneratorSource
+from .generator import GeneratorSource
+from .streams import BatchIterableSource, DatasetSource
 from .table import PortTable
 
 __all__ = ["normalize", "to_table"]

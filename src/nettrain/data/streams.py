@@ -11,29 +11,24 @@ batch with the same rules as in-memory data (:mod:`nettrain.data.columns`), so t
 * :class:`BatchIterableSource`: a ``DataLoader`` or any iterable of batches; a round is one pass
   in the iterable's own order and batch size. A one-shot iterator (a generator object) gives one
   pass; later rounds are empty, and the engine stops with reason ``"data_exhausted"``.
-* :class:`GeneratorSource`: a function ``f(batch_size=..., round=...)`` returning one batch.
+* :class:`~nettrain.data.generator.GeneratorSource` (its own module): a function
+  ``f(batch_size=..., round=...)`` returning one batch.
 
 ``sample`` never disturbs round 1: a map-style dataset is read by index; a stream's first batch
 is kept, and the pass that ``sample`` started is the pass round 1 continues.
 
 Example:
     >>> import torch
-    >>> def make(batch_size, round):
-    ...     x = torch.full((batch_size, 2), float(round))
-    ...     return x, x.sum(dim=1)
-    >>> source = GeneratorSource(make, round_length=10)
-    >>> source.batches_per_round(4)
-    3
-    >>> [b["input"][0, 0].item() for b in source.round_batches(2, 4)]
-    [2.0, 2.0, 2.0]
+    >>> source = BatchIterableSource([(torch.zeros(4, 2), torch.ones(4))] * 3)
+    >>> [len(b["input"]) for b in source.round_batches(1, 4)]
+    [4, 4, 4]
 """
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 import numpy as np
@@ -46,7 +41,7 @@ from .columns import collate_examples, to_batch
 from .specs import Spec, batch_spec, format_spec
 from .table import Batch
 
-__all__ = ["BatchIterableSource", "DatasetSource", "GeneratorSource"]
+__all__ = ["BatchIterableSource", "DatasetSource", "head", "stream_batch"]
 
 
 def _relocated(error: NetTrainError, where: str, index: int | None = None) -> NetTrainError:
@@ -61,7 +56,7 @@ def _relocated(error: NetTrainError, where: str, index: int | None = None) -> Ne
     )
 
 
-def _stream_batch(
+def stream_batch(
     raw: Any,
     first: Batch | None,
     where: str,
@@ -100,7 +95,7 @@ def _stream_batch(
     return batch
 
 
-def _head(batch: Batch, size: int) -> Batch:
+def head(batch: Batch, size: int) -> Batch:
     return {name: column[:size] for name, column in batch.items()}
 
 
@@ -323,7 +318,7 @@ class BatchIterableSource:
 
     def sample(self, batch_size: int) -> Batch:
         """Up to ``batch_size`` examples of the first batch (read once, then kept)."""
-        return _head(self._peek(), batch_size)
+        return head(self._peek(), batch_size)
 
     def first_batch_size(self) -> int:
         """The size of the stream's first batch: the batch size it brings with it."""
@@ -363,7 +358,7 @@ class BatchIterableSource:
     def _convert(self, raw: Any, round: int, index: int) -> Batch:
         where = f"in batch {index + 1} of round {round}"
         try:
-            batch = _stream_batch(
+            batch = stream_batch(
                 raw,
                 self._first,
                 where,
@@ -412,154 +407,3 @@ def _loader_examples(iterable: object) -> int | None:
     if iterable.drop_last:
         return (size // iterable.batch_size) * iterable.batch_size
     return size
-
-
-_KEYWORDS = ("batch_size", "round")
-
-
-def _generator_keywords(function: Callable[..., Any], argument: str) -> tuple[str, ...]:
-    """Which of batch_size and round the function takes, from its signature."""
-    if inspect.isgeneratorfunction(function):
-        raise NetTrainError(
-            argument,
-            "is a generator function (it yields), but a batch function must return one batch",
-            expected="f(batch_size=..., round=...) that returns a batch",
-            received=describe(function),
-            hint="pass the generator object f() to train on its batches once, or return, not yield",
-        )
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
-        return _KEYWORDS  # no signature to read (a builtin): pass both
-    parameters = signature.parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return _KEYWORDS
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    keywords = tuple(k for k in _KEYWORDS if k in parameters and parameters[k].kind in named)
-    unfilled = [
-        p.name
-        for p in parameters.values()
-        if p.default is inspect.Parameter.empty
-        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-        and p.name not in keywords
-    ]
-    if unfilled:
-        raise NetTrainError(
-            argument,
-            f"is a function with parameters nettrain cannot fill: {', '.join(unfilled)}",
-            expected="f(batch_size=..., round=...) (either may be left out, or take **kwargs)",
-            received=f"{getattr(function, '__name__', 'function')}{signature}",
-            hint="name the parameters batch_size and round, or give the others defaults",
-        )
-    return keywords
-
-
-class GeneratorSource:
-    """A function that returns one batch per call: ``f(batch_size=B, round=r)``.
-
-    The function may take both keywords, only one, none, or ``**kwargs``. Each call returns a
-    batch in any in-memory form. By default one call is one round; with ``round_length=n``,
-    ``ceil(n / B)`` calls make a round. Every batch must have the first call's ports, example
-    shapes and dtypes.
-
-    Args:
-        function: the batch function.
-        round_length: examples per round, or None for one call per round.
-        float_dtype: the dtype floating values become.
-        argument: the argument name for error messages.
-
-    Raises:
-        NetTrainError: a function whose parameters cannot be filled, or a generator function
-            (one that yields); while training, a call (named by round and call number, both
-            counted from 1) returning non-data or a batch unlike the first call's.
-
-    Example:
-        >>> import torch
-        >>> calls = []
-        >>> def make(batch_size, round):
-        ...     calls.append((batch_size, round))
-        ...     return {"input": torch.zeros(batch_size, 3), "target": torch.zeros(batch_size)}
-        >>> source = GeneratorSource(make)
-        >>> source.batches_per_round(32), source.num_examples
-        (1, None)
-        >>> [b["input"].shape[0] for b in source.round_batches(1, 8)], calls
-        ([8], [(8, 1)])
-    """
-
-    on_device = False
-    form = "generator"
-
-    def __init__(
-        self,
-        function: Callable[..., Any],
-        *,
-        round_length: int | None = None,
-        float_dtype: torch.dtype = torch.float32,
-        argument: str = "data",
-    ) -> None:
-        self.function = function
-        self.float_dtype = float_dtype
-        self.argument = argument
-        self.round_length = round_length
-        self.num_examples: int | None = round_length
-        self._keywords = _generator_keywords(function, argument)
-        self._first: Batch | None = None  # the first call's batch: the reference spec
-        self._replay: tuple[int, Batch] | None = None  # (batch size, batch) of sample()'s call
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        if self._first is None:
-            self.sample(1)
-        assert self._first is not None
-        return tuple(self._first)
-
-    @names.setter
-    def names(self, value: tuple[str, ...]) -> None:  # pragma: no cover - protocol requires it
-        raise AttributeError("names are read from the data")
-
-    def batches_per_round(self, batch_size: int) -> int:
-        if self.round_length is None:
-            return 1
-        return max(1, math.ceil(self.round_length / batch_size))
-
-    def round_batches(self, round: int, batch_size: int, start: int = 0) -> Iterator[Batch]:
-        # Skipped calls (resuming mid-round) are not made: a function of (batch_size, round)
-        # gives the same later batches either way, and a stateful one cannot be replayed anyway.
-        for call in range(start, self.batches_per_round(batch_size)):
-            if round == 1 and call == 0 and self._replay is not None:
-                size, batch = self._replay
-                self._replay = None
-                if size == batch_size:
-                    yield batch  # sample() already made round 1's first call
-                    continue
-            yield self._call(round, call, batch_size)
-
-    def sample(self, batch_size: int) -> Batch:
-        """A batch for shape inference; the first call is kept and replayed as round 1's first
-        batch when round 1 uses the same batch size, so sampling shifts nothing."""
-        if self._first is None:
-            batch = self._call(1, 0, batch_size)
-            self._replay = (batch_size, batch)
-            return batch
-        if len(next(iter(self._first.values()))) >= batch_size:
-            return _head(self._first, batch_size)
-        return self._call(1, 0, batch_size)
-
-    def _call(self, round: int, call: int, batch_size: int) -> Batch:
-        values = {"batch_size": batch_size, "round": round}
-        raw = self.function(**{k: values[k] for k in self._keywords})
-        batch = _stream_batch(
-            raw,
-            self._first,
-            f"in the batch from call {call + 1} of round {round}",
-            float_dtype=self.float_dtype,
-            argument=self.argument,
-            shapes=True,
-            unlike=f"generator call {call + 1} of round {round} returned a batch unlike the first "
-            "call's (ports, example shapes or dtypes differ)",
-            hint="make the function return the same ports, shapes and dtypes on every call",
-            index=call,
-        )
-        if self._first is None:
-            self._first = batch
-        return batch
