@@ -213,8 +213,17 @@ def test_unknown_and_planned_property_names():
     x, y = make_classification(N)
     with pytest.raises(NetTrainError, match=r"unknown property 'round_los'.*'round_loss'"):
         nettrain.train(make_net(), (x, y), "round_los", **QUIET)
-    with pytest.raises(NetTrainError, match=r"'loss_plot' is not available"):
+    with pytest.raises(NetTrainError, match=r"'loss_plot' is not available") as info:
         nettrain.train(make_net(), (x, y), "loss_plot", **QUIET)
+    assert "plots" in info.value.hint and "validation" not in info.value.hint
+    with pytest.raises(NetTrainError, match="checkpoints") as info:
+        nettrain.train(make_net(), (x, y), "CheckpointingFiles", **QUIET)
+    with pytest.raises(NetTrainError, match="unknown property") as info:
+        nettrain.train(make_net(), (x, y), "inputform", **QUIET)
+    assert "input_form" in info.value.hint  # a close name still suggested
+    from nettrain.results import check_property_name
+
+    assert check_property_name("net_train_input_form") == "train_input_form"  # NetTrain's name
     with pytest.raises(NetTrainError, match=r"not a live property.*did you mean 'batch_loss'"):
         nettrain.train(make_net(), (x, y), {"property": "batch_los"}, **QUIET)
 
