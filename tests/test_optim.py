@@ -200,12 +200,18 @@ def test_signsgd_matches_hand_reference(momentum: float, weight_decay: float) ->
         (
             "lbfgs",
             "auto",
-            {"lr": 1.0, "max_iter": 1, "history_size": 10, "line_search_fn": "strong_wolfe"},
+            {
+                "lr": 1.0,
+                "max_iter": 1,
+                "max_eval": 26,
+                "history_size": 10,
+                "line_search_fn": "strong_wolfe",
+            },
         ),
         (
             ("lbfgs", {"history_size": 3, "line_search": None, "max_iterations": 4}),
             0.5,
-            {"lr": 0.5, "max_iter": 4, "history_size": 3, "line_search_fn": None},
+            {"lr": 0.5, "max_iter": 4, "max_eval": 104, "history_size": 3, "line_search_fn": None},
         ),
     ],
 )
@@ -241,7 +247,7 @@ def test_lbfgs_l2_adds_penalty_to_loss_and_gradient() -> None:
     net, ref = make_net(), make_net()
     updater = build_updater(net, parse_method(("lbfgs", {"l2_regularization": 0.1})))
     optimizer = torch.optim.LBFGS(
-        ref.parameters(), lr=1.0, max_iter=1, line_search_fn="strong_wolfe"
+        ref.parameters(), lr=1.0, max_iter=1, max_eval=26, line_search_fn="strong_wolfe"
     )
 
     def closure() -> torch.Tensor:

@@ -46,6 +46,8 @@ from .updater import Updater, ValueGroups
 
 __all__ = ["build_updater"]
 
+_LINE_SEARCH_EVALUATIONS = 25  # torch's own default for its strong-Wolfe search (max_ls)
+
 
 def _by_value(
     named: Sequence[tuple[str, torch.Tensor]], values: dict[str, float], skip: float
@@ -134,6 +136,11 @@ def _make_optimizer(
             max_iter=h["max_iterations"],
             history_size=h["history_size"],
             line_search_fn=h["line_search"],
+            # torch's default budget (max_iter * 5 // 4 evaluations per step) is 1 for one
+            # iteration per step, which leaves the strong-Wolfe search no evaluation to search
+            # with: it could only take the full step or none. Each iteration gets the search's
+            # own budget (25 evaluations) on top of its first evaluation.
+            max_eval=h["max_iterations"] * (1 + _LINE_SEARCH_EVALUATIONS),
         )
         return optimizer, "lbfgs"
     # torch's own default on CPU is the per-tensor loop; foreach is never slower there.

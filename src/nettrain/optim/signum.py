@@ -17,7 +17,47 @@ from typing import Any
 
 import torch
 
-__all__ = ["Signum"]
+__all__ = ["Signum", "signum"]
+
+
+def signum(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    buffers: list[torch.Tensor | None],
+    *,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+) -> None:
+    """One Signum update of ``params``, in place: the formula of the module docstring.
+
+    The one implementation behind both :class:`Signum` (the engine's ``"signsgd"`` method) and
+    :func:`nettrain.functional.signsgd_update`. ``buffers[i]`` is parameter i's momentum buffer,
+    or None before its first update: a zero buffer is then created and put in the list (as
+    ``torch.optim``'s functional updates do), so the caller reads the new buffers back from it.
+    The caller's ``grads`` are not changed.
+
+    >>> w, g = torch.tensor([1.0, -2.0]), torch.tensor([3.0, 0.5])
+    >>> buffers = [None]
+    >>> signum([w], [g], buffers, lr=0.1, momentum=0.5, weight_decay=0.0)
+    >>> w, buffers[0]
+    (tensor([ 0.9000, -2.1000]), tensor([1.5000, 0.2500]))
+    """
+    with torch.no_grad():
+        if weight_decay != 0:
+            # A new list: the caller's gradients stay the raw gradients, as in torch's SGD.
+            grads = list(torch._foreach_add(grads, params, alpha=weight_decay))
+        if momentum != 0:
+            for i, (p, buffer) in enumerate(zip(params, buffers, strict=True)):
+                if buffer is None:
+                    buffers[i] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            ready = [b for b in buffers if b is not None]
+            torch._foreach_mul_(ready, momentum)
+            torch._foreach_add_(ready, grads, alpha=1.0 - momentum)
+            direction = torch._foreach_sign(ready)
+        else:
+            direction = torch._foreach_sign(grads)
+        torch._foreach_add_(params, direction, alpha=-lr)
 
 
 class Signum(torch.optim.Optimizer):
@@ -65,25 +105,18 @@ class Signum(torch.optim.Optimizer):
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
                 continue
-            grads: list[torch.Tensor] | tuple[torch.Tensor, ...] = [p.grad for p in params]
-            weight_decay = group["weight_decay"]
-            momentum = group["momentum"]
-            if weight_decay != 0:
-                # A new list: the user's .grad stays the raw gradient, as in torch's SGD.
-                grads = torch._foreach_add(grads, params, alpha=weight_decay)
-            if momentum != 0:
-                buffers = []
-                for p in params:
-                    state = self.state[p]
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = torch.zeros_like(
-                            p, memory_format=torch.preserve_format
-                        )
-                    buffers.append(state["momentum_buffer"])
-                torch._foreach_mul_(buffers, momentum)
-                torch._foreach_add_(buffers, grads, alpha=1.0 - momentum)
-                direction = torch._foreach_sign(buffers)
-            else:
-                direction = torch._foreach_sign(grads)
-            torch._foreach_add_(params, direction, alpha=-group["lr"])
+            buffers: list[torch.Tensor | None] = [
+                self.state[p].get("momentum_buffer") for p in params
+            ]
+            signum(
+                params,
+                [p.grad for p in params],  # not None: filtered above
+                buffers,
+                lr=group["lr"],
+                momentum=group["momentum"],
+                weight_decay=group["weight_decay"],
+            )
+            if group["momentum"] != 0:
+                for p, buffer in zip(params, buffers, strict=True):
+                    self.state[p]["momentum_buffer"] = buffer
         return loss
