@@ -428,3 +428,13 @@ def test_matlab_names_are_accepted():
     d, _ = sgdm_update({"w": torch.ones(1)}, g, learning_rate=torch.tensor(0.1))
     e, _ = sgdm_update({"w": torch.ones(1)}, g, learning_rate=0.1)
     assert torch.equal(d["w"], e["w"])
+
+
+def test_a_tensor_at_two_leaves_gets_its_whole_gradient_at_both():
+    w = torch.tensor([2.0])
+    params = {"left": w, "right": w}  # the same object twice: shared weights
+    loss, grads = value_and_grad(
+        lambda p, x: (p["left"] * x).sum() + (p["right"] * x).sum(), params, torch.tensor([3.0])
+    )
+    assert loss.item() == 12.0
+    assert grads["left"].item() == grads["right"].item() == 6.0

@@ -18,6 +18,19 @@ Example:
 """
 
 from .grad import value_and_grad
+from .gradcheck import GradientCheckReport, gradient_check, numerical_gradient
+from .init import (
+    Fans,
+    fan_in_and_out,
+    initialize_gaussian,
+    initialize_glorot,
+    initialize_he,
+    initialize_ones,
+    initialize_orthogonal,
+    initialize_uniform,
+    initialize_unit_forget_gate,
+    initialize_zeros,
+)
 from .lbfgs import lbfgs_update
 from .updates import (
     adam_update,
@@ -29,10 +42,23 @@ from .updates import (
 )
 
 __all__ = [
+    "Fans",
+    "GradientCheckReport",
     "adam_update",
     "adamw_update",
     "dl_update",
+    "fan_in_and_out",
+    "gradient_check",
+    "initialize_gaussian",
+    "initialize_glorot",
+    "initialize_he",
+    "initialize_ones",
+    "initialize_orthogonal",
+    "initialize_uniform",
+    "initialize_unit_forget_gate",
+    "initialize_zeros",
     "lbfgs_update",
+    "numerical_gradient",
     "rmsprop_update",
     "sgdm_update",
     "signsgd_update",

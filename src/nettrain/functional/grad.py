@@ -110,13 +110,14 @@ def value_and_grad(fn: Callable[..., Any], params: Any, *args: Any) -> tuple[Any
     else:
         leaves = named_leaves(params)
         given = {}
+        aliases: dict[int, Tensor] = {}  # one alias per tensor object, even if it is in two places
         for name, tensor in leaves:
             if is_trainable(tensor) and not tensor.requires_grad:
-                tensor = tensor.detach().requires_grad_(True)
+                tensor = aliases.setdefault(id(tensor), tensor.detach().requires_grad_(True))
             given[name] = tensor
         call_with = rebuild(params, given)
         named = [(n, t) for n, t in given.items() if is_trainable(t)]
-        targets = [t for _, t in named]
+        targets = list({id(t): t for _, t in named}.values())
     with torch.enable_grad():
         out = fn(call_with, *args)
         extra: tuple[Any, ...] = ()
@@ -132,9 +133,11 @@ def value_and_grad(fn: Callable[..., Any], params: Any, *args: Any) -> tuple[Any
             found = torch.autograd.grad(loss.reshape(()), targets, allow_unused=True)
         else:
             found = (None,) * len(targets)
+    by_tensor = {id(t): g for t, g in zip(targets, found, strict=True)}
+    # a tensor that sits at two leaves gets its whole gradient at both
     grads = {
-        name: torch.zeros_like(t) if g is None else g
-        for (name, t), g in zip(named, found, strict=True)
+        name: torch.zeros_like(t) if by_tensor[id(t)] is None else by_tensor[id(t)]
+        for name, t in named
     }
     if isinstance(params, nn.Module):
         out_grads: Any = grads
