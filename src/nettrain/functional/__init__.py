@@ -17,6 +17,7 @@ Example:
     3.0
 """
 
+from .crossentropy import crossentropy
 from .grad import value_and_grad
 from .gradcheck import GradientCheckReport, gradient_check, numerical_gradient
 from .init import (
@@ -32,6 +33,10 @@ from .init import (
     initialize_zeros,
 )
 from .lbfgs import lbfgs_update
+from .losses import huber, l1loss, l2loss, mse
+from .ode import ode_solve
+from .onehot import onehot_decode, onehot_encode
+from .ops import crosschannelnorm, ctc
 from .updates import (
     adam_update,
     adamw_update,
@@ -46,9 +51,13 @@ __all__ = [
     "GradientCheckReport",
     "adam_update",
     "adamw_update",
+    "crosschannelnorm",
+    "crossentropy",
+    "ctc",
     "dl_update",
     "fan_in_and_out",
     "gradient_check",
+    "huber",
     "initialize_gaussian",
     "initialize_glorot",
     "initialize_he",
@@ -57,8 +66,14 @@ __all__ = [
     "initialize_uniform",
     "initialize_unit_forget_gate",
     "initialize_zeros",
+    "l1loss",
+    "l2loss",
     "lbfgs_update",
+    "mse",
     "numerical_gradient",
+    "ode_solve",
+    "onehot_decode",
+    "onehot_encode",
     "rmsprop_update",
     "sgdm_update",
     "signsgd_update",

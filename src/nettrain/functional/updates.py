@@ -41,22 +41,30 @@ Example (the same step with torch.optim.Adam):
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from torch.optim.adam import adam as _torch_adam
 from torch.optim.rmsprop import rmsprop as _torch_rmsprop
 from torch.optim.sgd import sgd as _torch_sgd
 
-from ..errors import NetTrainError, describe, did_you_mean
+from ..errors import NetTrainError, describe
 from ..optim.signum import signum
-from ..scalars import as_real
+from .hyper import (
+    EPSILON,
+    GRADIENT_DECAY,
+    LEARNING_RATE,
+    MOMENTUM,
+    RATE_NAMES,
+    SQUARED_DECAY,
+    WEIGHT_DECAY,
+    Hyper,
+    read_hyper,
+)
 from .tree import check_leaf, is_trainable, leaf_map, named_leaves, rebuild
+from .update_work import buffers, fused_kernels, prepare_work, start_state, step_tensors
 
 __all__ = [
     "adam_update",
@@ -66,218 +74,6 @@ __all__ = [
     "sgdm_update",
     "signsgd_update",
 ]
-
-# Devices torch has fused optimizer kernels for; the engine asks torch.optim for fused kernels
-# (nettrain.optim.builder) and gets them exactly where the parameters are floating point on one
-# of these, so the functional updates choose the same way and run the same kernels.
-_FUSED_DEVICES = ("cpu", "cuda", "mps", "xpu")
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-
-
-@dataclass(frozen=True)
-class _Hyper:
-    """One hyperparameter: its name, default, MATLAB's other names, and its allowed range."""
-
-    name: str
-    default: float
-    aliases: tuple[str, ...] = ()
-    low: float = 0.0
-    high: float = math.inf
-    high_open: bool = False
-
-    def read(self, value: object, method: str) -> float:
-        number = float(value) if isinstance(value, Tensor) and value.numel() == 1 else None
-        number = as_real(value) if number is None else number
-        interval = f"a number in [{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
-        if math.isinf(self.high):
-            interval = f"a finite number >= {self.low:g}"
-        if number is None:
-            raise NetTrainError(
-                f"{method}: {self.name}",
-                "must be a number",
-                expected=interval,
-                received=describe(value),
-            )
-        above_high = number >= self.high if self.high_open else number > self.high
-        if not math.isfinite(number) or number < self.low or above_high:
-            raise NetTrainError(
-                f"{method}: {self.name}",
-                "is out of range",
-                expected=interval,
-                received=repr(value),
-            )
-        return number
-
-
-_RATE = ("learn_rate", "initial_learn_rate", "lr")
-_LEARNING_RATE = _Hyper("learning_rate", 0.001, _RATE)
-_GRADIENT_DECAY = _Hyper(
-    "gradient_decay",
-    0.9,
-    ("grad_decay", "gradient_decay_factor", "beta1"),
-    high=1.0,
-    high_open=True,
-)
-_SQUARED_DECAY = _Hyper(
-    "squared_gradient_decay",
-    0.999,
-    ("sq_grad_decay", "squared_gradient_decay_factor", "beta2"),
-    high=1.0,
-    high_open=True,
-)
-_EPSILON = _Hyper("epsilon", 1e-8, ("eps",), low=0.0)
-_MOMENTUM = _Hyper("momentum", 0.9, (), high=1.0, high_open=True)
-_WEIGHT_DECAY = _Hyper("weight_decay", 0.0, ("l2_regularization",))
-
-
-def _read_hyper(
-    method: str, given: Mapping[str, object], specs: tuple[_Hyper, ...]
-) -> dict[str, float]:
-    """The hyperparameters of one call: each canonical or MATLAB name once, every value checked."""
-    by_name: dict[str, _Hyper] = {}
-    for spec in specs:
-        for name in (spec.name, *spec.aliases):
-            by_name[name] = spec
-    values: dict[str, float] = {}
-    seen: dict[str, str] = {}
-    for key, value in given.items():
-        found = by_name.get(_snake(key))
-        if found is None:
-            raise NetTrainError(
-                method,
-                f"unknown hyperparameter {key!r}",
-                expected=", ".join(s.name for s in specs),
-                received=repr(key),
-                hint=did_you_mean(_snake(key), list(by_name)),
-            )
-        if found.name in seen:
-            raise NetTrainError(
-                method,
-                f"{found.name} is given twice, as {seen[found.name]!r} and as {key!r}",
-                expected="each hyperparameter once",
-                received=f"{seen[found.name]}=..., {key}=...",
-            )
-        seen[found.name] = key
-        values[found.name] = found.read(value, method)
-    for spec in specs:
-        values.setdefault(spec.name, spec.default)
-    return values
-
-
-@dataclass
-class _Work:
-    """The tensors one update works on: parameters, gradients and their names."""
-
-    module: nn.Module | None
-    template: Any
-    names: list[str]  # the leaves being updated, in order
-    params: list[Tensor]  # the tensors updated in place (the module's, or copies of a tree's)
-    grads: list[Tensor]
-    untouched: dict[str, Tensor]  # a tree's other leaves (no gradient, or not floating point)
-
-    def result(self) -> Any:
-        """The updated parameters: the module itself, or a new tree."""
-        if self.module is not None:
-            return self.module
-        values = dict(self.untouched)
-        values.update(zip(self.names, self.params, strict=True))
-        return rebuild(self.template, values)
-
-
-def _work(params: Any, grads: Any, method: str) -> _Work:
-    """Match ``grads`` to ``params``; copy a tree's parameters (its caller keeps the originals)."""
-    leaves = named_leaves(params)
-    module = params if isinstance(params, nn.Module) else None
-    names = [n for n, _ in leaves]
-    matched = leaf_map(grads, names, f"{method}: grads", allow_missing=module is not None)
-    work = _Work(module, params, [], [], [], {})
-    for name, leaf in leaves:
-        grad = matched[name]
-        trainable = is_trainable(leaf) and (module is None or leaf.requires_grad)
-        if grad is None or not trainable:
-            work.untouched[name] = leaf
-            continue
-        grad = check_leaf(name, grad, leaf, f"{method}: grads")
-        work.names.append(name)
-        work.params.append(leaf if module is not None else leaf.detach().clone())
-        work.grads.append(grad.detach().to(dtype=leaf.dtype, device=leaf.device))
-    return work
-
-
-def _new_state(state: object, method: str, buffers: tuple[str, ...], work: _Work) -> dict[str, Any]:
-    """The state to update: ``state``'s buffers (copied for a tree), or a new state."""
-    if state is None:
-        return {"method": method, "iteration": 0, **{b: {} for b in buffers}}
-    if not isinstance(state, Mapping) or state.get("method") != method:
-        raise NetTrainError(
-            f"{method}: state",
-            "is not the state of this update",
-            expected=f"None (a new run) or the state a previous {method} call returned",
-            received=f"the state of {state.get('method')!r}"
-            if isinstance(state, Mapping) and "method" in state
-            else describe(state),
-            hint="keep one state per update function (and per set of parameters)",
-        )
-    iteration = state.get("iteration")
-    if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
-        raise NetTrainError(
-            f"{method}: state",
-            "has no valid iteration count",
-            expected="state['iteration'], an int >= 0",
-            received=describe(iteration),
-        )
-    copy = work.module is None
-    out: dict[str, Any] = {"method": method, "iteration": iteration}
-    for buffer in buffers:
-        saved = state.get(buffer)
-        if not isinstance(saved, Mapping):
-            raise NetTrainError(
-                f"{method}: state",
-                f"has no {buffer!r} buffers",
-                expected=f"state[{buffer!r}], a dict of tensors by parameter name",
-                received=describe(saved),
-            )
-        out[buffer] = {
-            name: (value.clone() if copy else value) if isinstance(value, Tensor) else value
-            for name, value in saved.items()
-        }
-        for name, like in zip(work.names, work.params, strict=True):
-            if name in out[buffer]:
-                check_leaf(name, out[buffer][name], like, f"{method}: state[{buffer!r}]")
-    return out
-
-
-def _buffers(state: dict[str, Any], key: str, work: _Work, create: bool) -> list[Tensor | None]:
-    """State ``key``'s tensor for each updated parameter: zeros when new (or None, for the torch
-    functions that create their own)."""
-    store = state[key]
-    found = []
-    for name, p in zip(work.names, work.params, strict=True):
-        if name not in store and create:
-            store[name] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        found.append(store.get(name))
-    return found
-
-
-def _fused(work: _Work) -> bool:
-    return all(p.device.type in _FUSED_DEVICES and p.is_floating_point() for p in work.params)
-
-
-def _steps(state: dict[str, Any], work: _Work, fused: bool) -> list[Tensor]:
-    """The iteration count as the per-parameter step tensors torch's functional updates read.
-
-    Their dtype and device are the ones ``torch.optim`` gives its own step counters (float32 on
-    the parameter's device for fused kernels, the default float dtype on the CPU otherwise), so
-    the bias corrections are computed from the same numbers.
-    """
-    iteration = float(state["iteration"])
-    if fused:
-        return [torch.tensor(iteration, dtype=torch.float32, device=p.device) for p in work.params]
-    dtype = torch.get_default_dtype()
-    return [torch.tensor(iteration, dtype=dtype) for _ in work.params]
 
 
 def _adam(
@@ -290,20 +86,20 @@ def _adam(
     decoupled: bool,
 ) -> tuple[Any, dict[str, Any]]:
     specs = (
-        _LEARNING_RATE,
-        _GRADIENT_DECAY,
-        _SQUARED_DECAY,
-        _EPSILON,
-        _Hyper("weight_decay", weight_decay_default, ("l2_regularization",)),
+        LEARNING_RATE,
+        GRADIENT_DECAY,
+        SQUARED_DECAY,
+        EPSILON,
+        Hyper("weight_decay", weight_decay_default, ("l2_regularization",)),
     )
-    h = _read_hyper(method, hyper, specs)
-    work = _work(params, grads, method)
-    new = _new_state(state, method, ("average_gradient", "average_squared_gradient"), work)
+    h = read_hyper(method, hyper, specs)
+    work = prepare_work(params, grads, method)
+    new = start_state(state, method, ("average_gradient", "average_squared_gradient"), work)
     if work.params:
-        fused = _fused(work)
-        averages = _buffers(new, "average_gradient", work, create=True)
-        squares = _buffers(new, "average_squared_gradient", work, create=True)
-        steps = _steps(new, work, fused)
+        fused = fused_kernels(work)
+        averages = buffers(new, "average_gradient", work, create=True)
+        squares = buffers(new, "average_squared_gradient", work, create=True)
+        steps = step_tensors(new, work, fused)
         with torch.no_grad():
             _torch_adam(
                 work.params,
@@ -418,25 +214,25 @@ def rmsprop_update(
     0.6838
     """
     specs = (
-        _LEARNING_RATE,
-        _Hyper(
+        LEARNING_RATE,
+        Hyper(
             "squared_gradient_decay",
             0.9,
             ("sq_grad_decay", "squared_gradient_decay_factor", "alpha"),
             high=1.0,
             high_open=True,
         ),
-        _EPSILON,
-        _Hyper("momentum", 0.0, (), high=1.0, high_open=True),
-        _WEIGHT_DECAY,
+        EPSILON,
+        Hyper("momentum", 0.0, (), high=1.0, high_open=True),
+        WEIGHT_DECAY,
     )
     method = "rmsprop_update"
-    h = _read_hyper(method, hyper, specs)
-    work = _work(params, grads, method)
-    new = _new_state(state, method, ("average_squared_gradient", "momentum_buffer"), work)
+    h = read_hyper(method, hyper, specs)
+    work = prepare_work(params, grads, method)
+    new = start_state(state, method, ("average_squared_gradient", "momentum_buffer"), work)
     if work.params:
-        squares = _buffers(new, "average_squared_gradient", work, create=True)
-        momenta = _buffers(new, "momentum_buffer", work, create=h["momentum"] > 0)
+        squares = buffers(new, "average_squared_gradient", work, create=True)
+        momenta = buffers(new, "momentum_buffer", work, create=h["momentum"] > 0)
         with torch.no_grad():
             _torch_rmsprop(
                 work.params,
@@ -444,7 +240,7 @@ def rmsprop_update(
                 squares,  # type: ignore[arg-type]  # created above
                 [],
                 momenta if h["momentum"] > 0 else [],  # type: ignore[arg-type]
-                _steps(new, work, fused=False),
+                step_tensors(new, work, fused=False),
                 foreach=True,  # what the engine's RMSprop runs (it has no fused kernel)
                 lr=h["learning_rate"],
                 alpha=h["squared_gradient_decay"],
@@ -485,19 +281,19 @@ def sgdm_update(
     >>> round(params["w"].item(), 6)  # 1 - 0.01 * 1 - 0.01 * (0.9 + 1)
     0.971
     """
-    specs = (_Hyper("learning_rate", 0.01, _RATE), _MOMENTUM, _WEIGHT_DECAY)
+    specs = (Hyper("learning_rate", 0.01, RATE_NAMES), MOMENTUM, WEIGHT_DECAY)
     method = "sgdm_update"
-    h = _read_hyper(method, hyper, specs)
-    work = _work(params, grads, method)
-    new = _new_state(state, method, ("momentum_buffer",), work)
+    h = read_hyper(method, hyper, specs)
+    work = prepare_work(params, grads, method)
+    new = start_state(state, method, ("momentum_buffer",), work)
     if work.params:
-        fused = _fused(work)
-        buffers = _buffers(new, "momentum_buffer", work, create=False)
+        fused = fused_kernels(work)
+        momenta = buffers(new, "momentum_buffer", work, create=False)
         with torch.no_grad():
             _torch_sgd(
                 work.params,
                 work.grads,
-                buffers,
+                momenta,
                 foreach=None if fused else True,
                 fused=fused or None,
                 weight_decay=h["weight_decay"],
@@ -508,7 +304,7 @@ def sgdm_update(
                 maximize=False,
             )
         if h["momentum"] != 0:  # torch's function created the first buffers in the list
-            new["momentum_buffer"].update(zip(work.names, buffers, strict=True))
+            new["momentum_buffer"].update(zip(work.names, momenta, strict=True))
     new["iteration"] += 1
     return work.result(), new
 
@@ -541,26 +337,26 @@ def signsgd_update(
     tensor([-0.5000,  0.5000])
     """
     specs = (
-        _LEARNING_RATE,
-        _Hyper("momentum", 0.93, (), high=1.0, high_open=True),
-        _WEIGHT_DECAY,
+        LEARNING_RATE,
+        Hyper("momentum", 0.93, (), high=1.0, high_open=True),
+        WEIGHT_DECAY,
     )
     method = "signsgd_update"
-    h = _read_hyper(method, hyper, specs)
-    work = _work(params, grads, method)
-    new = _new_state(state, method, ("momentum_buffer",), work)
+    h = read_hyper(method, hyper, specs)
+    work = prepare_work(params, grads, method)
+    new = start_state(state, method, ("momentum_buffer",), work)
     if work.params:
-        buffers = _buffers(new, "momentum_buffer", work, create=False)
+        momenta = buffers(new, "momentum_buffer", work, create=False)
         signum(
             work.params,
             work.grads,
-            buffers,
+            momenta,
             lr=h["learning_rate"],
             momentum=h["momentum"],
             weight_decay=h["weight_decay"],
         )
         if h["momentum"] != 0:
-            new["momentum_buffer"].update(zip(work.names, buffers, strict=True))
+            new["momentum_buffer"].update(zip(work.names, momenta, strict=True))
     new["iteration"] += 1
     return work.result(), new
 
