@@ -54,3 +54,32 @@ def test_siamese_pair_learns_same_or_different():
     x, _ = example.digits("test")
     a, b = x[:10], x[10:20]
     assert torch.allclose(example.same_logit(params, a, b), example.same_logit(params, b, a))
+
+
+def test_from_scratch_lesson_checks_gradients_and_learns(capsys):
+    lesson = load_example("from_scratch")
+    data = lesson.load_data("digits")
+    params = lesson.two_layer_net(64, 50, 10, seed=1234)
+    report = lesson.check_gradients(params, data[0], data[1])
+    assert report.ok and report.max_relative_error < 1e-6
+    assert set(report.errors) == {"W1", "b1", "W2", "b2"}
+    _, rows, result = lesson.train(params, data, epochs=20, learning_rate=1.0)
+    assert rows[0][1] < 0.2 and rows[-1][1] > 0.85  # measured 0.10 -> 0.93 on the test split
+    assert result.total_batches == 20 * 15 and len(result.round_loss_list) == 20
+    assert result.round_loss_list[-1] < result.round_loss_list[0]
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("train acc")]
+    assert len(table) == 21  # the lesson's table: before training and after each epoch
+    assert table[-1] == f"train acc, test acc | {rows[-1][0]:.4f}, {rows[-1][1]:.4f}"
+    assert torch.equal(params["W1"], lesson.two_layer_net(64, 50, 10, seed=1234)["W1"])
+
+
+def test_custom_schedule_decays_the_rate_and_classifies_digits(capsys):
+    example = load_example("custom_schedule")
+    net, result, rates = example.train(3, seed=0, reporting="print")
+    iterations = len(rates)
+    assert iterations == result.total_batches == 3 * 12  # 1,438 digits in batches of 128
+    assert rates == [0.01 / (1 + 0.01 * k) for k in range(1, iterations + 1)]
+    assert result.initial_learning_rate == rates[0] and result.final_learning_rate == rates[-1]
+    assert result.round_loss_list[-1] < 0.5 * result.round_loss_list[0]
+    assert example.test_accuracy(net) > 0.85  # measured 0.93 after 3 epochs
+    assert "round 3" in capsys.readouterr().out  # the final line of the monitor's printer

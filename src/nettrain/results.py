@@ -131,20 +131,34 @@ class TrainResult:
     """The results of a training session: every property, by key or attribute.
 
     Values that are costly to compute (``example_losses``, ``final_net`` copies) are computed the
-    first time they are asked for.
+    first time they are asked for. ``unavailable`` names the properties this result cannot have,
+    each with why (a custom loop's :class:`~nettrain.functional.ProgressMonitor` sees no net):
+    asking for one raises a :class:`~nettrain.errors.NetTrainError` that says so, and
+    ``properties`` lists the others.
     """
 
     def __init__(
-        self, values: Mapping[str, Any], lazy: Mapping[str, Callable[[], Any]] | None = None
+        self,
+        values: Mapping[str, Any],
+        lazy: Mapping[str, Callable[[], Any]] | None = None,
+        unavailable: Mapping[str, str] | None = None,
     ) -> None:
         self._values = dict(values)
         self._lazy = dict(lazy or {})
-        self._values["properties"] = sorted(PROPERTIES)
+        self._unavailable = dict(unavailable or {})
+        held = {*PROPERTIES, *self._values, *self._lazy, "properties"}
+        self._values["properties"] = sorted(held - set(self._unavailable))
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._values:
             if name in self._lazy:
                 self._values[name] = self._lazy.pop(name)()
+            elif name in self._unavailable:
+                raise NetTrainError(
+                    "prop",
+                    f"this result has no {name!r}: {self._unavailable[name]}",
+                    received=repr(name),
+                )
             else:
                 check_property_name(name)
                 raise KeyError(name)
@@ -166,20 +180,28 @@ class TrainResult:
 
     def _summary(self) -> list[tuple[str, str]]:
         v = self._values
+        # a custom loop's result has no batch size, examples, method, loss or device: the
+        # rows of those are left out rather than shown as None
+        size = f" of {v['batch_size']} examples" if "batch_size" in v else ""
+        speed = (
+            f"{v['mean_examples_per_second']:,.0f} examples/s"
+            if "mean_examples_per_second" in v
+            else f"{v.get('mean_batches_per_second', 0.0):,.1f} batches/s"
+        )
         rows = [
             ("stopped because", str(v.get("reason_training_stopped"))),
             ("rounds", str(v.get("total_rounds"))),
-            ("batches", f"{v.get('total_batches')} of {v.get('batch_size')} examples"),
+            ("batches", f"{v.get('total_batches')}{size}"),
             ("final round loss", f"{v.get('round_loss', math.nan):.6g}"),
-            (
-                "time",
-                f"{v.get('total_training_time', 0.0):.2f} s "
-                f"({v.get('mean_examples_per_second', 0.0):,.0f} examples/s)",
-            ),
-            ("method", str(v.get("optimization_method", {}).get("method"))),
-            ("loss", ", ".join(f"{k}: {d['loss']}" for k, d in v.get("loss_function", {}).items())),
-            ("device", f"{v.get('target_device')} ({v.get('cpu_threads')} threads)"),
+            ("time", f"{v.get('total_training_time', 0.0):.2f} s ({speed})"),
         ]
+        if "optimization_method" in v:
+            rows.append(("method", str(v["optimization_method"].get("method"))))
+        if "loss_function" in v:
+            losses = v["loss_function"].items()
+            rows.append(("loss", ", ".join(f"{k}: {d['loss']}" for k, d in losses)))
+        if "target_device" in v:
+            rows.append(("device", f"{v['target_device']} ({v.get('cpu_threads')} threads)"))
         return rows
 
     def __repr__(self) -> str:

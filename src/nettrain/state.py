@@ -30,11 +30,13 @@ REASONS = {
     "time_goal": "the time goal was reached",
     "weights_diverged": "the loss or the weights became NaN or infinite, or the loss exploded "
     "(10,000 times above the untrained net's loss or the first round's)",
-    "stopped_by_user": "interrupted (Ctrl-C)",
+    "stopped_by_user": "interrupted (Ctrl-C), or a custom loop set ProgressMonitor.stop",
     "data_exhausted": "a one-shot data stream ran out",
     "stopping_criterion": "the stopping criterion said training no longer improves",
     "progress_function": "the training_progress_function returned 'stop_training'",
     "aborted": "the training_progress_function returned 'abort_training'",
+    "loop_finished": "a custom training loop ended without being asked to stop (its "
+    "ProgressMonitor was closed)",
 }
 
 _PROGRESS_FIELDS = (

@@ -38,7 +38,7 @@ from .outcome import Snapshot, collect, divergence_warning
 from .prepare import Session, prepare, unchanged_on_error
 from .progress.function import ProgressFunction
 from .progress.history import HistoryCollector
-from .progress.printer import PrintReporter
+from .progress.reporters import build_reporters
 from .results import TrainResult, check_property_name
 from .runtime.interrupt import InterruptGuard
 from .runtime.modules import copy_module
@@ -208,8 +208,7 @@ def _observers(
     observers: list[Observer] = list(request.histories)
     if function is not None:
         observers.append(function)
-    if opts.reporting == "print":
-        observers.append(PrintReporter(interval=opts.report_interval))
+    observers.extend(build_reporters(opts.reporting, opts.report_interval))
     return observers
 
 

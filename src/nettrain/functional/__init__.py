@@ -34,9 +34,11 @@ from .init import (
 )
 from .lbfgs import lbfgs_update
 from .losses import huber, l1loss, l2loss, mse
+from .monitor import ProgressMonitor
 from .ode import ode_solve
 from .onehot import onehot_decode, onehot_encode
 from .ops import crosschannelnorm, ctc
+from .queue import MiniBatchQueue, QueueExhausted
 from .updates import (
     adam_update,
     adamw_update,
@@ -49,6 +51,9 @@ from .updates import (
 __all__ = [
     "Fans",
     "GradientCheckReport",
+    "MiniBatchQueue",
+    "ProgressMonitor",
+    "QueueExhausted",
     "adam_update",
     "adamw_update",
     "crosschannelnorm",

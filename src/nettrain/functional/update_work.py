@@ -137,7 +137,16 @@ def step_tensors(state: dict[str, Any], work: Work, fused: bool) -> list[Tensor]
     the bias corrections are computed from the same numbers.
     """
     iteration = float(state["iteration"])
+    n = len(work.params)
+    # One allocation per device, unbound into one 0-d counter per parameter (each its own
+    # element, so torch's in-place increment of every counter is right), not n tensors.
     if fused:
-        return [torch.tensor(iteration, dtype=torch.float32, device=p.device) for p in work.params]
-    dtype = torch.get_default_dtype()
-    return [torch.tensor(iteration, dtype=dtype) for _ in work.params]
+        by_device: dict[torch.device, list[Tensor]] = {}
+        for p in work.params:
+            by_device.setdefault(p.device, [])
+        for device in by_device:
+            count = sum(p.device == device for p in work.params)
+            counters = torch.full((count,), iteration, dtype=torch.float32, device=device)
+            by_device[device] = list(counters.unbind())
+        return [by_device[p.device].pop() for p in work.params]
+    return list(torch.full((n,), iteration, dtype=torch.get_default_dtype()).unbind())

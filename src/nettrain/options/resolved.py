@@ -30,7 +30,7 @@ from ..runtime.seed import DEFAULT_SEED, resolve_seed
 from ..scalars import as_int
 from .durations import parse_seconds
 
-__all__ = ["KNOWN_OPTIONS", "PLANNED_OPTIONS", "Options", "resolve_options"]
+__all__ = ["KNOWN_OPTIONS", "PLANNED_OPTIONS", "Options", "parse_reporting", "resolve_options"]
 
 KNOWN_OPTIONS = (
     "batch_size",
@@ -60,7 +60,7 @@ PLANNED_OPTIONS = {
 
 REPORTING_FORMS = ("auto", "print", None)  # "none" (any case) is read as None
 DEFAULT_PRINT_INTERVAL = 2.0
-# Every form _reporting accepts, and nothing else.
+# Every form parse_reporting accepts, and nothing else.
 REPORTING_EXPECTED = (
     '"auto" (the same as "print"), "print", "none" or None, or (form, {"interval": seconds '
     'or a duration like "5 s"}) with one of those forms'
@@ -109,27 +109,41 @@ def _positive_int(name: str, value: object, what: str) -> int | None:
     return number
 
 
-def _reporting(value: object) -> tuple[str | None, float]:
+def parse_reporting(
+    value: object, argument: str = "training_progress_reporting"
+) -> tuple[str | None, float]:
+    """A reporting form (``"auto"``, ``"print"``, ``None``/``"none"``, or ``(form, {"interval":
+    seconds})``) as ``(form, interval)``: form ``"print"`` or None, the interval in seconds.
+
+    Shared by ``train``'s ``training_progress_reporting`` and the custom loops'
+    ``ProgressMonitor(reporting=...)``; ``argument`` names the option in errors.
+
+    Raises:
+        NetTrainError: for any other form, sub-option or interval.
+
+    >>> parse_reporting("auto"), parse_reporting(("print", {"interval": "5 s"}))
+    (('print', 2.0), ('print', 5.0))
+    """
     interval = DEFAULT_PRINT_INTERVAL
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], Mapping):
         form, sub = value
         unknown = [k for k in sub if k != "interval"]
         if unknown:
             raise NetTrainError(
-                "training_progress_reporting",
+                argument,
                 f"unknown sub-option {unknown[0]!r}",
                 expected='{"interval": seconds or a duration like "5 s"}',
                 received=repr(unknown[0]),
             )
         if "interval" in sub:
-            interval = parse_seconds(sub["interval"], argument="training_progress_reporting")
+            interval = parse_seconds(sub["interval"], argument=argument)
         value = form
     key = value.lower() if isinstance(value, str) else value
     if key == "none":
         key = None
     if key not in REPORTING_FORMS:
         raise NetTrainError(
-            "training_progress_reporting",
+            argument,
             "unknown reporting form",
             expected=REPORTING_EXPECTED,
             received=describe(value),
@@ -176,7 +190,7 @@ def resolve_options(options: Mapping[str, object]) -> Options:
     get = options.get
     time_goal = get("time_goal")
     precision = get("working_precision", "auto")
-    reporting, interval = _reporting(get("training_progress_reporting", "auto"))
+    reporting, interval = parse_reporting(get("training_progress_reporting", "auto"))
     return Options(
         batch_size=_positive_int("batch_size", get("batch_size"), "examples"),
         method=parse_method(get("method", "auto"), get("learning_rate", "auto")),

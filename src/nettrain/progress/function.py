@@ -44,21 +44,23 @@ def _check_sub_options(options: Mapping[Any, object], argument: str, expected: s
 class ProgressFunction:
     """``training_progress_function``: called with the live properties; may stop training."""
 
-    def __init__(self, spec: object) -> None:
+    def __init__(self, spec: object, argument: str = "training_progress_function") -> None:
+        # ``argument``: the option's name in errors and notes (a ProgressMonitor's is
+        # "progress_function")
         function, interval = spec, Interval(1.0, "rounds")
         if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping):
             function = spec[0]
             _check_sub_options(
                 spec[1],
-                "training_progress_function",
+                argument,
                 '{"interval": "round" | "batch" | "2 rounds" | "30 s"}',
             )
             raw = spec[1].get("interval", "round")
             raw = {"round": "1 rounds", "batch": "1 batches"}.get(raw, raw)
-            interval = parse_interval(raw, argument="training_progress_function")
+            interval = parse_interval(raw, argument=argument)
         if not callable(function):
             raise NetTrainError(
-                "training_progress_function",
+                argument,
                 "is not callable",
                 expected="a function f(live_properties) or (f, {'interval': ...})",
                 received=describe(function),
@@ -68,7 +70,7 @@ class ProgressFunction:
         self.wants_batches = interval.unit == "batches"
         self.interval: float | None = interval.amount if interval.unit == "seconds" else None
         self.signal: str | None = None
-        self.label = "training_progress_function"
+        self.label = argument
         self._next_time = interval.amount  # the loop reports at the shortest interval of all
 
     def due(self, absolute_batch: int, fraction: float) -> bool:

@@ -46,6 +46,14 @@ def _scalars(prefix: str, values: dict[str, Any]) -> list[str]:
     ]
 
 
+def _rate(live: dict[str, Any]) -> str:
+    """Examples per second; batches per second where examples are not counted (a custom
+    loop's ProgressMonitor counts only its steps)."""
+    if live["examples_per_second"] is None:
+        return f"{live['batches_per_second']:,.1f} batches/s"
+    return f"{live['examples_per_second']:,.0f} examples/s"
+
+
 class PrintReporter:
     """Prints progress lines to ``stream`` (standard output by default) every ``interval`` s."""
 
@@ -67,7 +75,8 @@ class PrintReporter:
         parts = [
             f"round {live['round']}" + (f"/{rounds}" if rounds else ""),
             f"batch {live['batch']}" + (f"/{per_round}" if per_round else ""),
-            f"loss {live['round_loss']:.4f}",
+            # a custom loop's ProgressMonitor may have no "loss" metric (round_loss None)
+            *([f"loss {live['round_loss']:.4f}"] if live["round_loss"] is not None else []),
             *_scalars("", live.get("round_measurements") or {}),
             *(
                 [f"val loss {live['validation_loss']:.4f}"]
@@ -75,7 +84,7 @@ class PrintReporter:
                 else []
             ),
             *_scalars("val ", live.get("validation_measurements") or {}),
-            f"{live['examples_per_second']:,.0f} examples/s",
+            _rate(live),
             f"elapsed {format_seconds(live['time_elapsed'])}",
             f"ETA {format_seconds(live['time_remaining'])}",
         ]
