@@ -51,7 +51,18 @@ from ..errors import NetTrainError, add_note, describe
 from ..runtime.device import resolve_device
 from ..runtime.seed import DEFAULT_SEED, resolve_seed
 from ..scalars import as_int
-from .queue_data import QueueData, check_batch_size, check_dtype, check_encoders, choice, renamed
+from .queue_data import (
+    DEFAULT_BATCH_SIZE,
+    PARTIAL_MINI_BATCH_MODES,
+    SHUFFLE_MODES,
+    STATE_KEYS,
+    QueueData,
+    check_batch_size,
+    check_dtype,
+    check_encoders,
+    choice,
+    renamed,
+)
 from .queue_readers import IndexedReader, StreamReader
 
 __all__ = [
@@ -61,21 +72,6 @@ __all__ = [
     "MiniBatchQueue",
     "QueueExhausted",
 ]
-DEFAULT_BATCH_SIZE = 128  # MATLAB's MiniBatchSize default
-SHUFFLE_MODES = ("every_epoch", "once", "never")  # MATLAB's trainingOptions "Shuffle" values
-PARTIAL_MINI_BATCH_MODES = ("return", "discard")  # MATLAB's "PartialMiniBatch" values
-
-# floating output dtypes by name, MATLAB's OutputCast names included
-_DTYPES = {
-    "float32": torch.float32,
-    "single": torch.float32,
-    "float64": torch.float64,
-    "double": torch.float64,
-    "float16": torch.float16,
-    "half": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
-_STATE_KEYS = ("epoch", "position", "seed", "batch_size", "num_examples", "shuffle")
 
 
 class QueueExhausted(NetTrainError):
@@ -404,11 +400,11 @@ class MiniBatchQueue:
             NetTrainError: ``state`` is not such a dict, or comes from a queue over other data
                 (examples), another batch size or shuffle mode.
         """
-        if not isinstance(state, Mapping) or any(k not in state for k in _STATE_KEYS):
+        if not isinstance(state, Mapping) or any(k not in state for k in STATE_KEYS):
             raise NetTrainError(
                 "state",
                 "is not a MiniBatchQueue state",
-                expected="the dict of queue.state_dict(), with keys " + ", ".join(_STATE_KEYS),
+                expected="the dict of queue.state_dict(), with keys " + ", ".join(STATE_KEYS),
                 received=describe(state),
             )
         for key in ("batch_size", "num_examples", "shuffle"):

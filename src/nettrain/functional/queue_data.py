@@ -27,7 +27,18 @@ from ..named import dataset_name, named_data
 from ..ports import SINGLE_INPUT_NAMES
 from ..scalars import as_int
 
-__all__ = ["QueueData", "check_batch_size", "check_dtype", "check_encoders", "choice", "renamed"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "PARTIAL_MINI_BATCH_MODES",
+    "SHUFFLE_MODES",
+    "STATE_KEYS",
+    "QueueData",
+    "check_batch_size",
+    "check_dtype",
+    "check_encoders",
+    "choice",
+    "renamed",
+]
 
 DEFAULT_BATCH_SIZE = 128  # MATLAB's MiniBatchSize default
 SHUFFLE_MODES = ("every_epoch", "once", "never")  # MATLAB's trainingOptions "Shuffle" values
@@ -43,7 +54,7 @@ _DTYPES = {
     "half": torch.float16,
     "bfloat16": torch.bfloat16,
 }
-_STATE_KEYS = ("epoch", "position", "seed", "batch_size", "num_examples", "shuffle")
+STATE_KEYS = ("epoch", "position", "seed", "batch_size", "num_examples", "shuffle")
 
 
 def choice(argument: str, value: object, choices: Sequence[str]) -> str:
