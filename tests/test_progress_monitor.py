@@ -6,6 +6,7 @@ properties, on a fake clock; results with means computed by hand.
 
 from __future__ import annotations
 
+import itertools
 import math
 import signal
 from statistics import fmean
@@ -304,6 +305,30 @@ def test_the_reporting_interval_and_none(capsys, clock) -> None:
         assert capsys.readouterr().out == ""
     with pytest.raises(NetTrainError, match=r"^reporting: unknown reporting form"):
         ProgressMonitor(reporting="panels")
+
+
+def test_a_fast_progress_function_does_not_make_the_printer_flood(capsys, clock) -> None:
+    """The loop reports at the shortest interval (the function's 0.1 s); the printer still
+    writes about one line per 2 s, and the last report held back when the loop ends."""
+    calls: list[float] = []
+    monitor = ProgressMonitor(
+        metrics=["loss"],
+        progress_function=(lambda live: calls.append(live["time_elapsed"]), {"interval": "0.1 s"}),
+        clock=clock,
+    )
+    for step in range(1, 51):  # 5 s in steps of 0.1 s
+        clock.now = step * 0.1
+        monitor.record_metrics(step, loss=1.0 / step)
+    monitor.close()
+    printed = lines(capsys.readouterr().out)
+    assert len(calls) >= 40  # the function is called at its own pace
+    # the first report, then one each 90% of 2 s (18 steps of 0.1 s), then the final state
+    batches = [int(line.split()[3]) for line in printed]
+    assert len(batches) == 4 and batches[0] == 1 and batches[-1] == 50
+    assert all(later - earlier >= 12 for earlier, later in itertools.pairwise(batches))
+    assert batches[2] - batches[1] >= 18
+    with pytest.raises(NetTrainError, match=r'whole number.*"0.1 s"'):
+        ProgressMonitor(progress_function=(print, {"interval": 0.1}), clock=clock)
 
 
 def test_the_eta_comes_from_progress(clock) -> None:

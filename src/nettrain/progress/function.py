@@ -58,6 +58,16 @@ class ProgressFunction:
             raw = spec[1].get("interval", "round")
             raw = {"round": "1 rounds", "batch": "1 batches"}.get(raw, raw)
             interval = parse_interval(raw, argument=argument)
+            if interval.unit != "seconds" and not interval.amount.is_integer():
+                # a report is due at whole rounds or batches; 0.1 (rounds) is most likely a
+                # time written without its unit
+                raise NetTrainError(
+                    argument,
+                    f"an interval in {interval.unit} must be a whole number",
+                    expected='a whole number of rounds, "N batches", or a time like "0.1 s"',
+                    received=repr(spec[1]["interval"]),
+                    hint=f'for every {interval.amount:g} seconds write "{interval.amount:g} s"',
+                )
         if not callable(function):
             raise NetTrainError(
                 argument,
