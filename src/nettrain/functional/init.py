@@ -40,14 +40,24 @@ Example (a two-layer model function's parameters, as in MATLAB's examples):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from ..errors import NetTrainError, describe
-from ..scalars import as_int, as_real
+from ..errors import NetTrainError
+from .init_args import (
+    Device,
+    Fans,
+    Shape,
+    draw,
+    fan_in_and_out,
+    read_count,
+    read_device,
+    read_dtype,
+    read_real,
+    read_shape,
+    resolve_fans,
+)
 
 __all__ = [
     "Fans",
@@ -61,221 +71,6 @@ __all__ = [
     "initialize_unit_forget_gate",
     "initialize_zeros",
 ]
-
-Shape = int | Sequence[int]
-Device = torch.device | str | None
-
-# torch.Generator.manual_seed takes at most 64 bits; a larger seed would fail inside torch.
-_MAX_SEED = 2**64 - 1
-
-
-class Fans(NamedTuple):
-    """The fan-in and fan-out of a weight (``num_in`` and ``num_out`` in MATLAB's examples)."""
-
-    num_in: int
-    num_out: int
-
-
-# --- argument checks ---------------------------------------------------------------------------
-
-
-def _shape(shape: object, argument: str = "shape") -> tuple[int, ...]:
-    """``shape`` as a tuple of non-negative ints; an int is a vector of that length."""
-    single = as_int(shape)
-    items: list[object]
-    if single is not None:
-        items = [shape]
-    elif isinstance(shape, (list, tuple, torch.Size)):
-        items = list(shape)
-    else:
-        raise NetTrainError(
-            argument,
-            "is not a shape",
-            expected="an int or a list/tuple of ints such as [out, in]",
-            received=describe(shape),
-        )
-    sizes = []
-    for item in items:
-        size = as_int(item)
-        if size is None or size < 0:
-            raise NetTrainError(
-                argument,
-                "every size must be a non-negative int",
-                expected="an int or a list/tuple of ints >= 0 such as [out, in]",
-                received=f"{describe(item)} in {shape!r}",
-                hint="compute sizes as ints (e.g. 4 * num_hidden, not 4.0 * num_hidden)"
-                if as_real(item) is not None and size is None
-                else None,
-            )
-        sizes.append(size)
-    return tuple(sizes)
-
-
-def _count(value: object, argument: str) -> int:
-    """A positive int (a number of units)."""
-    number = as_int(value)
-    if number is None or number < 1:
-        raise NetTrainError(
-            argument,
-            "must be a positive int (a number of units)",
-            expected="an int >= 1",
-            received=describe(value),
-        )
-    return number
-
-
-def _real(value: object, argument: str, *, minimum: float | None = None) -> float:
-    """A finite real number, at least ``minimum`` when given."""
-    number = as_real(value)
-    if number is None or not math.isfinite(number) or (minimum is not None and number < minimum):
-        raise NetTrainError(
-            argument,
-            "must be a finite number" + (f" >= {minimum:g}" if minimum is not None else ""),
-            expected="a finite float" + (f" >= {minimum:g}" if minimum is not None else ""),
-            received=describe(value),
-        )
-    return number
-
-
-def _dtype(dtype: object) -> torch.dtype:
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise NetTrainError(
-            "dtype",
-            "must be a floating-point torch dtype",
-            expected="torch.float32 (the default), torch.float64, torch.float16 or torch.bfloat16",
-            received=describe(dtype),
-        )
-    return dtype
-
-
-def _device(device: object) -> torch.device:
-    if device is None:
-        # torch's default device (the CPU unless torch.set_default_device changed it)
-        return torch.empty(0).device
-    if isinstance(device, torch.device):
-        return device
-    if isinstance(device, str):
-        try:
-            return torch.device(device)
-        except RuntimeError:
-            pass
-    raise NetTrainError(
-        "device",
-        "is not a device",
-        expected='None, a torch.device, or a string such as "cpu" or "cuda:0"',
-        received=describe(device),
-    )
-
-
-def _source(seed: object, generator: object) -> tuple[torch.Generator | None, torch.device | None]:
-    """The generator to draw from and the device to draw on (None: the target device)."""
-    if seed is not None and generator is not None:
-        raise NetTrainError(
-            "seed",
-            "cannot be given together with generator",
-            expected="seed=<int> or generator=<torch.Generator>, not both",
-            received=f"seed={seed!r} and a generator",
-        )
-    if generator is not None:
-        if not isinstance(generator, torch.Generator):
-            raise NetTrainError(
-                "generator",
-                "is not a torch.Generator",
-                expected="torch.Generator(), e.g. torch.Generator().manual_seed(0)",
-                received=describe(generator),
-                hint="pass an int as seed= instead",
-            )
-        return generator, generator.device
-    if seed is not None:
-        number = as_int(seed)
-        if number is None or not 0 <= number <= _MAX_SEED:
-            raise NetTrainError(
-                "seed",
-                "cannot use this as a seed",
-                expected="an int from 0 to 2**64 - 1",
-                received=describe(seed),
-            )
-        # a private CPU generator: the same seed gives the same numbers on every device
-        return torch.Generator(device="cpu").manual_seed(number), torch.device("cpu")
-    return None, None
-
-
-def _draw(
-    shape: tuple[int, ...],
-    fill: Callable[[Tensor, torch.Generator | None], object],
-    *,
-    seed: object,
-    generator: object,
-    dtype: object,
-    device: object,
-) -> Tensor:
-    """A tensor of ``shape`` filled in place by ``fill(tensor, generator)``, then moved."""
-    dtype_ = _dtype(dtype)
-    target = _device(device)
-    source, draw_on = _source(seed, generator)
-    out = torch.empty(shape, dtype=dtype_, device=draw_on if draw_on is not None else target)
-    with torch.no_grad():
-        fill(out, source)
-    return out.to(device=target)
-
-
-# --- fans --------------------------------------------------------------------------------------
-
-
-def fan_in_and_out(shape: Shape) -> Fans:
-    """``num_in`` and ``num_out`` of a weight of ``shape`` in torch's layout.
-
-    A linear weight ``[out, in]`` has ``num_in = in``, ``num_out = out``. A convolution filter
-    ``[c_out, c_in, *kernel]`` has ``num_in = c_in * prod(kernel)`` and
-    ``num_out = c_out * prod(kernel)``: MATLAB's convolution layers' ``prod(FilterSize) *
-    NumChannels`` and ``prod(FilterSize) * NumFilters``, and ``torch.nn.init``'s fans. A grouped
-    convolution's ``c_in`` is already the channels per group in torch's layout. A transposed
-    convolution's weight is ``[c_in, c_out, *kernel]`` in torch: pass ``num_in`` and
-    ``num_out`` yourself there (``torch.nn.init`` takes its first dimension as fan-out too).
-
-    Args:
-        shape: at least two sizes, torch's layout.
-
-    Returns:
-        ``Fans(num_in, num_out)``, a named tuple.
-
-    Raises:
-        NetTrainError: for a shape with fewer than two dimensions (a bias has no fans) or a bad
-            size.
-
-    >>> fan_in_and_out([50, 784])
-    Fans(num_in=784, num_out=50)
-    >>> fan_in_and_out([128, 3, 5, 5])  # MATLAB: filterSize [5 5], 3 channels, 128 filters
-    Fans(num_in=75, num_out=3200)
-    """
-    sizes = _shape(shape)
-    if len(sizes) < 2:
-        raise NetTrainError(
-            "shape",
-            "has no fan-in and fan-out: a weight needs at least two dimensions",
-            expected="[out, in] or [c_out, c_in, *kernel]",
-            received=f"shape {list(sizes)}",
-            hint="pass num_in (and num_out) explicitly for a vector",
-        )
-    receptive = math.prod(sizes[2:])
-    return Fans(num_in=sizes[1] * receptive, num_out=sizes[0] * receptive)
-
-
-def _fans(shape: tuple[int, ...], num_out: object, num_in: object) -> tuple[int, int]:
-    if num_out is None and num_in is None:
-        fans = fan_in_and_out(shape)
-        return fans.num_out, fans.num_in
-    if num_out is None or num_in is None:
-        raise NetTrainError(
-            "num_out" if num_out is None else "num_in",
-            "is missing: give both num_out and num_in, or neither (then both come from the shape)",
-            expected="both, as in MATLAB's initializeGlorot(sz,numOut,numIn), or neither",
-            received=f"num_out={num_out!r}, num_in={num_in!r}",
-        )
-    return _count(num_out, "num_out"), _count(num_in, "num_in")
-
-
-# --- the initialisers --------------------------------------------------------------------------
 
 
 def initialize_glorot(
@@ -315,10 +110,10 @@ def initialize_glorot(
     >>> w.shape, bool(w.abs().max() <= (6 / (784 + 50)) ** 0.5)
     (torch.Size([50, 784]), True)
     """
-    sizes = _shape(shape)
-    out, inp = _fans(sizes, num_out, num_in)
+    sizes = read_shape(shape)
+    out, inp = resolve_fans(sizes, num_out, num_in)
     bound = math.sqrt(6.0 / (inp + out))
-    return _draw(
+    return draw(
         sizes,
         lambda t, g: t.uniform_(-bound, bound, generator=g),
         seed=seed,
@@ -358,10 +153,10 @@ def initialize_he(
     >>> w.shape
     torch.Size([16, 3, 3, 3])
     """
-    sizes = _shape(shape)
-    inp = fan_in_and_out(sizes).num_in if num_in is None else _count(num_in, "num_in")
+    sizes = read_shape(shape)
+    inp = fan_in_and_out(sizes).num_in if num_in is None else read_count(num_in, "num_in")
     std = math.sqrt(2.0 / inp)
-    return _draw(
+    return draw(
         sizes,
         lambda t, g: t.normal_(0.0, std, generator=g),
         seed=seed,
@@ -403,10 +198,10 @@ def initialize_gaussian(
     >>> initialize_gaussian([2, 3], seed=0).shape
     torch.Size([2, 3])
     """
-    sizes = _shape(shape)
-    mu = _real(mean, "mean")
-    sigma = _real(standard_deviation, "standard_deviation", minimum=0.0)
-    return _draw(
+    sizes = read_shape(shape)
+    mu = read_real(mean, "mean")
+    sigma = read_real(standard_deviation, "standard_deviation", minimum=0.0)
+    return draw(
         sizes,
         lambda t, g: t.normal_(mu, sigma, generator=g),
         seed=seed,
@@ -444,9 +239,9 @@ def initialize_uniform(
     >>> bool(initialize_uniform([1000], 0.1, seed=0).abs().max() <= 0.1)
     True
     """
-    sizes = _shape(shape)
-    b = _real(bound, "bound", minimum=0.0)
-    return _draw(
+    sizes = read_shape(shape)
+    b = read_real(bound, "bound", minimum=0.0)
+    return draw(
         sizes,
         lambda t, g: t.uniform_(-b, b, generator=g),
         seed=seed,
@@ -507,7 +302,7 @@ def initialize_orthogonal(
     >>> torch.allclose(q.T @ q, torch.eye(3, dtype=torch.float64))
     True
     """
-    sizes = _shape(shape)
+    sizes = read_shape(shape)
     if len(sizes) < 2:
         raise NetTrainError(
             "shape",
@@ -516,12 +311,10 @@ def initialize_orthogonal(
             received=f"shape {list(sizes)}",
         )
     if math.prod(sizes) == 0:
-        return _draw(
+        return draw(
             sizes, lambda t, g: t, seed=seed, generator=generator, dtype=dtype, device=device
         )
-    return _draw(
-        sizes, _orthogonal_fill, seed=seed, generator=generator, dtype=dtype, device=device
-    )
+    return draw(sizes, _orthogonal_fill, seed=seed, generator=generator, dtype=dtype, device=device)
 
 
 def initialize_unit_forget_gate(
@@ -553,8 +346,8 @@ def initialize_unit_forget_gate(
     >>> initialize_unit_forget_gate(2).tolist()
     [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
     """
-    hidden = _count(num_hidden, "num_hidden")
-    bias = torch.zeros(4 * hidden, dtype=_dtype(dtype), device=_device(device))
+    hidden = read_count(num_hidden, "num_hidden")
+    bias = torch.zeros(4 * hidden, dtype=read_dtype(dtype), device=read_device(device))
     bias[hidden : 2 * hidden] = 1
     return bias
 
@@ -578,7 +371,7 @@ def initialize_zeros(
     >>> initialize_zeros(3).tolist()
     [0.0, 0.0, 0.0]
     """
-    return torch.zeros(_shape(shape), dtype=_dtype(dtype), device=_device(device))
+    return torch.zeros(read_shape(shape), dtype=read_dtype(dtype), device=read_device(device))
 
 
 def initialize_ones(
@@ -600,4 +393,4 @@ def initialize_ones(
     >>> initialize_ones([1, 2]).tolist()
     [[1.0, 1.0]]
     """
-    return torch.ones(_shape(shape), dtype=_dtype(dtype), device=_device(device))
+    return torch.ones(read_shape(shape), dtype=read_dtype(dtype), device=read_device(device))
