@@ -210,3 +210,38 @@ def test_other_reporting_forms_are_refused_with_the_accepted_forms(value):
         'or a duration like "5 s"}) with one of those forms'
     )
     assert info.value.hint == "panels, progress bars and log files come in a later version"
+
+
+def test_a_list_of_progress_functions_each_at_its_own_interval():
+    """training_progress_function may be a list: each function keeps its interval, and the
+    first that asks to stop stops training (the Keras face runs its callbacks this way)."""
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    y = x.sum(1, keepdim=True)
+    batches: list[int] = []
+    rounds: list[int] = []
+
+    def per_round(live):
+        if live["event"] == "round_complete":
+            rounds.append(live["round"])
+            return "stop_training" if live["round"] == 2 else None
+        return None
+
+    result = nettrain.train(
+        nn.Linear(3, 1),
+        (x, y),
+        "all",
+        batch_size=10,
+        max_training_rounds=5,
+        training_progress_reporting=None,
+        training_progress_function=[
+            (
+                lambda live: (
+                    live["event"] == "batch_complete" and batches.append(live["absolute_batch"])
+                ),
+                {"interval": "batch"},
+            ),
+            per_round,
+        ],
+    )
+    assert rounds == [1, 2] and result.reason_training_stopped == "progress_function"
+    assert batches == list(range(1, 9))  # every batch of the two rounds

@@ -36,7 +36,7 @@ from .options import auto
 from .options.resolved import resolve_options
 from .outcome import Snapshot, collect, divergence_warning
 from .prepare import Session, prepare, unchanged_on_error
-from .progress.function import ProgressFunction
+from .progress.function import ProgressFunction, progress_functions
 from .progress.history import HistoryCollector
 from .progress.reporters import build_reporters
 from .results import TrainResult, check_property_name
@@ -162,7 +162,7 @@ def _train(
     opts = resolve_options(options)
     request = Request.parse(prop)
     # built now, so a function that is not callable costs no training (the loop's observers)
-    function = ProgressFunction(opts.progress_function) if opts.progress_function else None
+    functions = progress_functions(opts.progress_function)
     if not isinstance(net, nn.Module):
         raise NetTrainError(
             "net",
@@ -194,7 +194,7 @@ def _train(
                 session = prepare(typed.module, typed.data, opts, clock, typed, keep)
             try:
                 with intra_op_threads(session.threads):
-                    return request.answer(_run(session, request, function, clock, options))
+                    return request.answer(_run(session, request, functions, clock, options))
             finally:
                 session.plan.close()
     finally:
@@ -202,12 +202,11 @@ def _train(
 
 
 def _observers(
-    session: Session, request: Request, function: ProgressFunction | None
+    session: Session, request: Request, functions: list[ProgressFunction]
 ) -> list[Observer]:
     opts = session.options
     observers: list[Observer] = list(request.histories)
-    if function is not None:
-        observers.append(function)
+    observers.extend(functions)
     observers.extend(build_reporters(opts.reporting, opts.report_interval))
     return observers
 
@@ -215,7 +214,7 @@ def _observers(
 def _run(
     session: Session,
     request: Request,
-    function: ProgressFunction | None,
+    functions: list[ProgressFunction],
     clock: Clock,
     given: Mapping[str, object],
 ) -> TrainResult:
@@ -243,7 +242,7 @@ def _run(
         record_batches="batch_measurements_lists" in request.names,
         example_losses=tracker,
     )
-    observers = _observers(session, request, function)
+    observers = _observers(session, request, functions)
     observe = monitor.observe if monitor.observes else None
     step = make_step(net, session.binding.inputs, session.plan, updater, observe)
     with _frozen(net, updater.frozen), InterruptGuard() as guard:
@@ -251,7 +250,7 @@ def _run(
         def stop_reason() -> str | None:
             if guard.requested:
                 return "stopped_by_user"
-            return function.signal if function is not None else None
+            return next((f.signal for f in functions if f.signal is not None), None)
 
         plan = LoopPlan(
             data=session.source,

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import NetTrainError, describe
 from ..options.durations import Interval, parse_interval
 
-__all__ = ["STOP_SIGNALS", "TERMINAL_EVENTS", "ProgressFunction"]
+__all__ = ["STOP_SIGNALS", "TERMINAL_EVENTS", "ProgressFunction", "progress_functions"]
 
 STOP_SIGNALS = {"stop_training": "progress_function", "abort_training": "aborted"}
 # always delivered to a progress function, whatever its interval
@@ -102,3 +102,18 @@ class ProgressFunction:
         answer = self.function({**live, "event": event})
         if isinstance(answer, str) and answer in STOP_SIGNALS and event not in TERMINAL_EVENTS:
             self.signal = STOP_SIGNALS[answer]
+
+
+def progress_functions(
+    spec: object, argument: str = "training_progress_function"
+) -> list[ProgressFunction]:
+    """The progress functions of the option: one spec, or a list of specs (each its own
+    interval; the first to ask to stop stops training). None or an empty list: none.
+
+    >>> [f.every.unit for f in progress_functions([print, (print, {"interval": "batch"})])]
+    ['rounds', 'batches']
+    """
+    if spec is None:
+        return []
+    specs = spec if isinstance(spec, list) else [spec]
+    return [ProgressFunction(s, argument=argument) for s in specs]
