@@ -475,6 +475,7 @@ def test_update_never_reads_values(task):
         "standard_deviation",
         "fraction_variance_unexplained",
         "intersection_over_union",
+        "root_mean_square",
     ]
     if task == "regression":
         names: list = ["loss", *regression]

@@ -10,8 +10,9 @@ Example:
     True
 """
 
-from . import coders, datasets, nets
+from . import coders, datasets, functional, keras, nets
 from .errors import NetTrainError, NetTrainWarning
+from .keras import Model
 from .net import Net
 from .results import PROPERTIES, TrainResult
 from .state import REASONS, TrainState
@@ -20,6 +21,7 @@ from .train import train
 __all__ = [
     "PROPERTIES",
     "REASONS",
+    "Model",
     "Net",
     "NetTrainError",
     "NetTrainWarning",
@@ -28,6 +30,8 @@ __all__ = [
     "__version__",
     "coders",
     "datasets",
+    "functional",
+    "keras",
     "nets",
     "train",
 ]

@@ -53,6 +53,8 @@ __all__ = [
 
 def task_of(term: LossTerm) -> tuple[str | None, str, int | None]:
     """What the measurements look at for a loss term: (task, score kind, number of classes)."""
+    if term.task is not None:  # a term that says what its outputs are (nettrain.keras' losses)
+        return term.task, term.scores, term.classes
     if term.name == "cross_entropy":
         return "classification", term.scores, term.classes
     if term.name == "binary_cross_entropy":

@@ -288,6 +288,17 @@ class _Resolver:
                 term = _auto_term(sample)
         elif key in _ALIASES:
             term = _named_term(_ALIASES[key], sample)
+        elif callable(builder := getattr(one, "nettrain_loss_term", None)):
+            # A loss object that builds its own term (nettrain.keras' losses): it knows its
+            # per-example form, target dtype and what its outputs are (probabilities or
+            # logits, and the task), which a bare callable cannot tell the measurements.
+            term = builder(port, tgt, out, t, dtype)
+            if not isinstance(term, LossTerm):
+                raise NetTrainError(
+                    "loss_function",
+                    "the loss object's nettrain_loss_term() did not return a LossTerm",
+                    received=describe(term),
+                )
         elif isinstance(one, str):
             raise NetTrainError(
                 "loss_function",

@@ -81,6 +81,9 @@ class LossTerm:
         scores: what ``fn`` takes as predictions: "logits", "probabilities" or
             "log_probabilities" (the measurements read the outputs the same way).
         squeeze_target: class indices given as a column ``[n, 1]``: the last axis is dropped.
+        task: what the measurements see ("classification", "binary", "regression"), for a
+            term whose name does not say it (a loss object that builds its own term, such as
+            :mod:`nettrain.keras`' losses); None: from the name.
     """
 
     output: str
@@ -94,6 +97,7 @@ class LossTerm:
     classes: int | None = None
     scores: str = "logits"
     squeeze_target: bool = False
+    task: str | None = None
 
     def prediction(self, outputs: Mapping[str, Tensor]) -> Tensor:
         """What the loss and the measurements read: the captured logits, or the output."""

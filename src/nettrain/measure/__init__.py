@@ -32,7 +32,8 @@ area_under_roc_curve                 per class [C] tensor / "macro" / "micro" fl
 entropy, perplexity                  mean prediction entropy in nats; exp(entropy)
 r_squared, mean_square,              over all elements pooled, r = prediction - target:
 mean_deviation, standard_deviation,  1 - SSres/SStot, mean r², mean |r|, population std of
-fraction_variance_unexplained        r, 1 - r_squared
+fraction_variance_unexplained,       r, 1 - r_squared, sqrt(mean r²) ("rmse")
+root_mean_square
 intersection_over_union              mean IoU of (x1, y1, x2, y2) boxes
 ==================================== ===================================================
 

@@ -107,6 +107,7 @@ COMPUTE: dict[str, Callable[[Measurement, RoundStats], MeasurementValue]] = {
     "r_squared": lambda m, s: _ss_tot_res(s),
     "fraction_variance_unexplained": lambda m, s: 1.0 - _ss_tot_res(s),
     "mean_square": lambda m, s: s.per(s.residual_square, s.positions),
+    "root_mean_square": lambda m, s: math.sqrt(s.per(s.residual_square, s.positions)),
     "mean_deviation": lambda m, s: s.per(s.residual_absolute, s.positions),
     "standard_deviation": lambda m, s: math.sqrt(max(s.per(s.residual_m2, s.positions), 0.0)),
     "intersection_over_union": lambda m, s: s.per(s.iou_sum, s.boxes),

@@ -72,6 +72,7 @@ _TABLE: dict[str, tuple[frozenset[str], Direction | None, frozenset[str]]] = {
     "perplexity": (_CLASSIFICATION, "decreasing", frozenset({"entropy"})),
     "r_squared": (_REGRESSION, "increasing", frozenset({"residual_square", "target_spread"})),
     "mean_square": (_REGRESSION, "decreasing", frozenset({"residual_square"})),
+    "root_mean_square": (_REGRESSION, "decreasing", frozenset({"residual_square"})),
     "mean_deviation": (_REGRESSION, "decreasing", frozenset({"residual_absolute"})),
     "standard_deviation": (_REGRESSION, "decreasing", frozenset({"residual_spread"})),
     "fraction_variance_unexplained": (
@@ -110,6 +111,8 @@ _SYNONYMS = {
     "r2": "r_squared",
     "coefficient_of_determination": "r_squared",
     "mse": "mean_square",
+    "rmse": "root_mean_square",
+    "root_mean_squared_error": "root_mean_square",
     "mae": "mean_deviation",
     "fvu": "fraction_variance_unexplained",
     "iou": "intersection_over_union",

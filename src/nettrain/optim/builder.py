@@ -47,6 +47,9 @@ from .updater import Updater, ValueGroups
 __all__ = ["build_updater"]
 
 _LINE_SEARCH_EVALUATIONS = 25  # torch's own default for its strong-Wolfe search (max_ls)
+# The methods whose torch class has a fused kernel (torch 2.13: Adagrad's is CPU only; Adadelta,
+# Adamax and RMSprop have none).
+_FUSED = ("adam", "adamw", "sgd", "adagrad")
 
 
 def _by_value(
@@ -122,7 +125,7 @@ def _make_optimizer(
 ) -> tuple[torch.optim.Optimizer, str]:
     h = spec.hyper
     lr = spec.learning_rate
-    if spec.name in ("adam", "adamw", "sgd") and fused:
+    if spec.name in _FUSED and fused:
         try:
             return _torch_optimizer(spec, groups, lr, h, {"fused": True}), "fused"
         except RuntimeError:  # older torch, or a device/dtype without fused kernels
@@ -150,19 +153,44 @@ def _make_optimizer(
 def _torch_optimizer(
     spec: MethodSpec, groups: list[dict[str, Any]], lr: float, h: Any, impl: dict[str, bool]
 ) -> torch.optim.Optimizer:
-    if spec.name == "adam":
-        return torch.optim.Adam(
-            groups, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["epsilon"], **impl
-        )
-    if spec.name == "adamw":
-        return torch.optim.AdamW(
-            groups, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["epsilon"], **impl
+    # The switches (amsgrad, centered, nesterov) are in ``h`` only when on (see .methods).
+    if spec.name in ("adam", "adamw"):
+        adam = torch.optim.Adam if spec.name == "adam" else torch.optim.AdamW
+        return adam(
+            groups,
+            lr=lr,
+            betas=(h["beta1"], h["beta2"]),
+            eps=h["epsilon"],
+            amsgrad=h.get("amsgrad", False),
+            **impl,
         )
     if spec.name == "rmsprop":
         return torch.optim.RMSprop(
-            groups, lr=lr, alpha=h["beta"], eps=h["epsilon"], momentum=h["momentum"], **impl
+            groups,
+            lr=lr,
+            alpha=h["beta"],
+            eps=h["epsilon"],
+            momentum=h["momentum"],
+            centered=h.get("centered", False),
+            **impl,
         )
-    return torch.optim.SGD(groups, lr=lr, momentum=h["momentum"], **impl)
+    if spec.name == "adagrad":
+        return torch.optim.Adagrad(
+            groups,
+            lr=lr,
+            initial_accumulator_value=h["initial_accumulator_value"],
+            eps=h["epsilon"],
+            **impl,
+        )
+    if spec.name == "adadelta":
+        return torch.optim.Adadelta(groups, lr=lr, rho=h["rho"], eps=h["epsilon"], **impl)
+    if spec.name == "adamax":
+        return torch.optim.Adamax(
+            groups, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["epsilon"], **impl
+        )
+    return torch.optim.SGD(
+        groups, lr=lr, momentum=h["momentum"], nesterov=h.get("nesterov", False), **impl
+    )
 
 
 def build_updater(
@@ -188,8 +216,8 @@ def build_updater(
             an int), required when the method has a ``learning_rate_schedule`` (its ``total``
             argument). A user's schedule function is called here at batches 0 and
             ``total_steps - 1`` (see the module docstring).
-        fused: True to use torch's fused kernels (adam, adamw, sgd, where the torch version,
-            device and dtype support them; otherwise foreach); None or False: the foreach
+        fused: True to use torch's fused kernels (adam, adamw, sgd, adagrad, where the torch
+            version, device and dtype support them; otherwise foreach); None or False: the foreach
             implementation. ``Updater.implementation`` says which one runs.
         update_schedule: the ``training_update_schedule`` option: None (every parameter at
             every step), or a list of groups updated in turn, one per step, cycling, each a part

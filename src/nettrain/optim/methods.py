@@ -7,13 +7,27 @@ the call starts. Defaults (NetTrain's, from its MXNet-era source, see SPEC S1.3)
 =========  ===============  ====================================================================
 method     learning_rate    sub-options
 =========  ===============  ====================================================================
-adam       1e-3             beta1 0.9, beta2 0.999, epsilon 1e-5
-adamw      1e-3             beta1 0.9, beta2 0.999, epsilon 1e-5, weight_decay 0.01 (decoupled)
-rmsprop    1e-3             beta 0.95, epsilon 1e-6, momentum 0.9
-sgd        0.01             momentum 0.93
+adam       1e-3             beta1 0.9, beta2 0.999, epsilon 1e-5; amsgrad False
+adamw      1e-3             beta1 0.9, beta2 0.999, epsilon 1e-5, weight_decay 0.01 (decoupled);
+                            amsgrad False
+rmsprop    1e-3             beta 0.95, epsilon 1e-6, momentum 0.9; centered False
+sgd        0.01             momentum 0.93; nesterov False
 signsgd    1e-3             momentum 0.93
 lbfgs      1.0              history_size 10, line_search "strong_wolfe", max_iterations 1
+adagrad    0.01             initial_accumulator_value 0, epsilon 1e-10
+adadelta   1.0              rho 0.9, epsilon 1e-6
+adamax     2e-3             beta1 0.9, beta2 0.999, epsilon 1e-8
 =========  ===============  ====================================================================
+
+NetTrain has no adagrad, adadelta or adamax, so their defaults are ``torch.optim``'s own
+(``Adagrad``, ``Adadelta``, ``Adamax`` in torch 2.x), and they run on those classes with the
+same meaning: adagrad divides by ``sqrt(sum of g^2 + initial_accumulator_value) + epsilon``
+(``epsilon`` may be 0 there when ``initial_accumulator_value > 0``), adadelta by
+``sqrt(mean of g^2 + epsilon)``, adamax by ``max(beta2 * u, |g| + epsilon)``.
+
+The switches after ``;`` (``amsgrad``, ``centered``, ``nesterov``) are torch's options of the
+same name, off by default; ``MethodSpec.hyper`` holds them only when they are on, so a spec
+without them equals one that never mentioned them. ``nesterov`` needs a momentum > 0.
 
 Every method also takes ``learning_rate`` (instead of the ``learning_rate`` option, not as well),
 ``learning_rate_schedule`` (see :mod:`nettrain.schedules`), and ``l2_regularization``,
@@ -30,6 +44,10 @@ Example:
     ('sgd', 0.1, {'momentum': 0.5})
     >>> parse_method().describe()
     {'method': 'adam', 'learning_rate': 0.001, 'beta1': 0.9, 'beta2': 0.999, 'epsilon': 1e-05}
+    >>> dict(parse_method(("sgd", {"nesterov": True})).hyper)
+    {'momentum': 0.93, 'nesterov': True}
+    >>> parse_method("adagrad").describe()
+    {'method': 'adagrad', 'learning_rate': 0.01, 'initial_accumulator_value': 0.0, 'epsilon': 1e-10}
 """
 
 from __future__ import annotations
@@ -41,14 +59,32 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import NetTrainError, describe, did_you_mean
+from ..errors import NetTrainError, close_matches, describe, did_you_mean
 from ..options.parts import plain_part
-from ..scalars import as_int, as_real
+from ..scalars import as_int, as_real, is_bool
 from ..schedules import resolve_schedule, schedule_name
 
-__all__ = ["DEFAULT_LEARNING_RATES", "METHODS", "METHOD_DEFAULTS", "MethodSpec", "parse_method"]
+__all__ = [
+    "DEFAULT_LEARNING_RATES",
+    "METHODS",
+    "METHOD_DEFAULTS",
+    "METHOD_SWITCHES",
+    "MethodSpec",
+    "parse_method",
+    "suggest_name",
+]
 
-METHODS: tuple[str, ...] = ("adam", "adamw", "rmsprop", "sgd", "signsgd", "lbfgs")
+METHODS: tuple[str, ...] = (
+    "adam",
+    "adamw",
+    "rmsprop",
+    "sgd",
+    "signsgd",
+    "lbfgs",
+    "adagrad",
+    "adadelta",
+    "adamax",
+)
 """The method names, in the order they are documented."""
 
 DEFAULT_LEARNING_RATES: Mapping[str, float] = MappingProxyType(
@@ -59,6 +95,10 @@ DEFAULT_LEARNING_RATES: Mapping[str, float] = MappingProxyType(
         "sgd": 0.01,
         "signsgd": 1e-3,
         "lbfgs": 1.0,
+        # torch.optim's defaults: NetTrain has none for these.
+        "adagrad": 1e-2,
+        "adadelta": 1.0,
+        "adamax": 2e-3,
     }
 )
 """The learning rate each method uses when ``learning_rate`` is ``"auto"``."""
@@ -75,9 +115,22 @@ METHOD_DEFAULTS: Mapping[str, Mapping[str, object]] = MappingProxyType(
         "lbfgs": MappingProxyType(
             {"history_size": 10, "line_search": "strong_wolfe", "max_iterations": 1}
         ),
+        "adagrad": MappingProxyType({"initial_accumulator_value": 0.0, "epsilon": 1e-10}),
+        "adadelta": MappingProxyType({"rho": 0.9, "epsilon": 1e-6}),
+        "adamax": MappingProxyType({"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}),
     }
 )
 """Each method's own sub-options and their defaults."""
+
+METHOD_SWITCHES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "adam": ("amsgrad",),
+        "adamw": ("amsgrad",),
+        "rmsprop": ("centered",),
+        "sgd": ("nesterov",),
+    }
+)
+"""Each method's on/off sub-options (torch's options of the same name), all off by default."""
 
 # Sub-options every method takes; kept out of ``hyper`` because they are not the optimizer's.
 _COMMON = (
@@ -98,10 +151,17 @@ _CHECKS: dict[str, tuple[str, float, float, bool, bool]] = {
     "beta2": _UNIT,
     "beta": _UNIT,
     "momentum": _UNIT,
+    "rho": _UNIT,
     "epsilon": _POSITIVE,
+    "initial_accumulator_value": ("real", 0.0, math.inf, True, False),
     "weight_decay": ("real", 0.0, math.inf, True, False),
     "history_size": ("int", 1, math.inf, True, False),
     "max_iterations": ("int", 1, math.inf, True, False),
+}
+# Adagrad's epsilon may be 0: the accumulator's start value then keeps the denominator > 0 (the
+# Keras face folds Keras' epsilon, which Keras adds inside the square root, into that value).
+_METHOD_CHECKS: dict[tuple[str, str], tuple[str, float, float, bool, bool]] = {
+    ("adagrad", "epsilon"): ("real", 0.0, math.inf, True, False),
 }
 
 
@@ -112,14 +172,42 @@ def _snake(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", snake).lower()
 
 
+def _typos(a: str, b: str) -> int:
+    """Edit distance counting a swap of two neighbours as one typo (optimal string alignment)."""
+    rows = [list(range(len(b) + 1))] + [[i] + [0] * len(b) for i in range(1, len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            rows[i][j] = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+    return rows[len(a)][len(b)]
+
+
+def suggest_name(name: str, candidates: Sequence[str]) -> str:
+    """:func:`~nettrain.errors.did_you_mean`, with the closest spelling first.
+
+    difflib ranks "adamax" above "adam" for "adma"; a swapped pair is one typo, so the
+    suggestions are ordered by typos, difflib's similarity breaking ties.
+
+    >>> suggest_name("adma", ["adam", "adamax", "sgd"])
+    "did you mean 'adam' or 'adamax'?"
+    """
+    matches = close_matches(name, sorted(candidates))
+    if not matches:
+        return did_you_mean(name, candidates)
+    ranked = sorted(matches, key=lambda m: _typos(name, m))
+    return "did you mean " + " or ".join(map(repr, ranked)) + "?"
+
+
 def _interval(low: float, high: float, low_in: bool, high_in: bool) -> str:
     if math.isinf(high):
         return (">= " if low_in else "> ") + f"{low:g}"
     return f"in {'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
 
 
-def _check_number(key: str, value: object, where: str) -> float | int:
-    kind, low, high, low_in, high_in = _CHECKS[key]
+def _check_number(key: str, value: object, where: str, method: str = "") -> float | int:
+    kind, low, high, low_in, high_in = _METHOD_CHECKS.get((method, key), _CHECKS[key])
     expected = ("an integer " if kind == "int" else "a number ") + _interval(
         low, high, low_in, high_in
     )
@@ -132,6 +220,13 @@ def _check_number(key: str, value: object, where: str) -> float | int:
     if not (math.isfinite(number) and above and below):
         raise NetTrainError(where, "value out of range", expected=expected, received=repr(value))
     return number
+
+
+def _check_switch(value: object, where: str) -> bool:
+    # NumPy booleans are fine; 0 and 1 are not (a number here is more likely a misplaced value).
+    if is_bool(value):
+        return bool(value)
+    raise NetTrainError(where, "wrong type", expected="True or False", received=describe(value))
 
 
 def _check_line_search(value: object, where: str) -> str | None:
@@ -237,7 +332,8 @@ class MethodSpec:
     """A fully resolved ``method`` option (immutable, every default filled in).
 
     Attributes:
-        name: "adam", "adamw", "rmsprop", "sgd", "signsgd" or "lbfgs".
+        name: one of :data:`METHODS` ("adam", "adamw", "rmsprop", "sgd", "signsgd", "lbfgs",
+            "adagrad", "adadelta", "adamax").
         learning_rate: the base learning rate (the method's default when not given).
         hyper: read-only mapping of the method's own sub-options (``beta1``, ``momentum``, ...).
         schedule: the user's ``learning_rate_schedule`` spec as given (already checked), or None.
@@ -274,6 +370,26 @@ class MethodSpec:
             if value is not None:
                 out[key] = _jsonable_part_spec(value)
         return out
+
+
+def _check_combinations(name: str, hyper: Mapping[str, Any]) -> None:
+    """Refuse sub-options that are fine alone but not together (torch would fail later)."""
+    if hyper.get("nesterov") and hyper["momentum"] == 0:
+        raise NetTrainError(
+            "method['nesterov']",
+            "Nesterov momentum needs a momentum > 0",
+            expected="momentum > 0 with nesterov=True",
+            received="momentum=0",
+            hint="give a momentum such as 0.9, or drop nesterov",
+        )
+    if name == "adagrad" and hyper["epsilon"] == 0 and hyper["initial_accumulator_value"] == 0:
+        raise NetTrainError(
+            "method['epsilon']",
+            "adagrad with epsilon 0 and initial_accumulator_value 0 divides 0 by 0 wherever a "
+            "gradient element is 0",
+            expected="epsilon > 0 or initial_accumulator_value > 0",
+            received="epsilon=0, initial_accumulator_value=0",
+        )
 
 
 def _split_method(method: object) -> tuple[str, Mapping[Any, Any]]:
@@ -332,12 +448,13 @@ def parse_method(method: object = "auto", learning_rate: object = "auto") -> Met
     if name not in METHODS:
         raise NetTrainError(
             "method",
-            f"unknown method {raw_name!r} ({did_you_mean(name, METHODS)})",
+            f"unknown method {raw_name!r} ({suggest_name(name, METHODS)})",
             expected="one of " + ", ".join(map(repr, METHODS)),
             received=repr(raw_name),
         )
     defaults = METHOD_DEFAULTS[name]
-    allowed = (*defaults, *_COMMON)
+    switches = METHOD_SWITCHES.get(name, ())
+    allowed = (*defaults, *switches, *_COMMON)
     hyper: dict[str, Any] = dict(defaults)
     common: dict[str, object] = {}
     seen: set[str] = set()
@@ -365,8 +482,11 @@ def parse_method(method: object = "auto", learning_rate: object = "auto") -> Met
         where = f"method[{key!r}]"
         if key == "line_search":
             hyper[key] = _check_line_search(value, where)
+        elif key in switches:
+            if _check_switch(value, where):
+                hyper[key] = True
         elif key in _CHECKS:
-            hyper[key] = _check_number(key, value, where)
+            hyper[key] = _check_number(key, value, where, name)
         elif key == "learning_rate_schedule":
             resolve_schedule(value, argument=where)  # fail now, not at the first step
             common[key] = value
@@ -375,6 +495,7 @@ def parse_method(method: object = "auto", learning_rate: object = "auto") -> Met
         else:
             common[key] = _check_part_option(key, value, where)
 
+    _check_combinations(name, hyper)
     rate = DEFAULT_LEARNING_RATES[name]
     sub_rate = common.get("learning_rate")
     if not _is_auto(learning_rate):

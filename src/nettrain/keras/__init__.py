@@ -1,0 +1,32 @@
+"""The Keras / TensorFlow.js face: ``Model(module)`` with ``compile``, ``fit``, ``evaluate``,
+``predict``; callbacks; optimizers, losses and metrics by Keras' and TF.js's names.
+
+See docs/keras.md. Everything here runs on the one engine: ``fit`` is one ``nettrain.train``
+call.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> from nettrain.keras import Model
+    >>> model = Model(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)))
+    >>> model
+    Model(Sequential, not compiled)
+"""
+
+from . import callbacks, losses, metrics, optimizers
+from .callbacks import Callback, EarlyStopping, History, LambdaCallback, TerminateOnNaN
+from .model import Model, load_model
+
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "LambdaCallback",
+    "Model",
+    "TerminateOnNaN",
+    "callbacks",
+    "load_model",
+    "losses",
+    "metrics",
+    "optimizers",
+]

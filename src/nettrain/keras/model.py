@@ -1,0 +1,674 @@
+"""``Model``: Keras' and TF.js's ``compile`` / ``fit`` / ``evaluate`` / ``predict`` on one module.
+
+A thin face over the one engine (DESIGN principle 4): ``fit`` builds the options of one
+``nettrain.train`` call (the compiled optimizer as ``method``, the loss as ``loss_function``,
+the metrics as ``training_progress_measurements``, ``epochs`` as ``max_training_rounds``,
+validation data as ``validation_set``) and runs it; callbacks reach the loop through
+:class:`~nettrain.keras.callbacks.CallbackBridge`, a progress function. So ``fit`` trains
+exactly as the equivalent ``train`` call does (the tests compare the weights bit for bit), and
+ends, as Keras does, with the weights of the last epoch.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x = torch.randn(64, 3, generator=g); y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    >>> model = Model(nn.Linear(3, 1))
+    >>> model.compile(optimizer="sgd", loss="mean_squared_error")
+    >>> history = model.fit(x, y, batch_size=16, epochs=3, verbose=0)
+    >>> history.epoch, len(history.history["loss"])
+    ([0, 1, 2], 3)
+    >>> history.history["loss"][-1] < history.history["loss"][0]
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..errors import NetTrainError, NetTrainWarning, describe
+from .callbacks import CallbackBridge, History, as_callbacks
+
+__all__ = ["Model", "load_model"]
+
+_VERBOSE = (0, 1, 2, "auto")
+
+
+def _as_tensor(value: Any, argument: str) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # ragged lists and the like
+        raise NetTrainError(
+            argument, "cannot be read as an array", received=describe(value)
+        ) from error
+    if array.dtype == object:
+        raise NetTrainError(
+            argument,
+            "holds values of mixed types or shapes",
+            expected="numbers in a rectangular array",
+            received=describe(value),
+        )
+    tensor = torch.from_numpy(array.copy())
+    return tensor.float() if tensor.is_floating_point() else tensor
+
+
+def _length(value: Any) -> int:
+    if isinstance(value, Mapping):
+        return len(next(iter(value.values())))
+    return len(value)
+
+
+def _take(value: Any, index: slice) -> Any:
+    if isinstance(value, Mapping):
+        return {k: v[index] for k, v in value.items()}
+    return value[index]
+
+
+class _Epochs:
+    """A dataset for fit_dataset: each epoch a new pass (a generator function is called again),
+    cut to ``limit`` batches when given."""
+
+    def __init__(self, dataset: Any, limit: int | None, argument: str) -> None:
+        if not (callable(dataset) or hasattr(dataset, "__iter__")):
+            raise NetTrainError(
+                argument,
+                "is not a dataset",
+                expected="an iterable of (xs, ys) batches, or a generator function",
+                received=describe(dataset),
+            )
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise NetTrainError(
+                "batches_per_epoch", "must be a whole number >= 1", received=describe(limit)
+            )
+        self.dataset, self.limit = dataset, limit
+
+    def __iter__(self) -> Any:
+        batches = self.dataset() if callable(self.dataset) else iter(self.dataset)
+        return itertools.islice(batches, self.limit) if self.limit is not None else batches
+
+    def __len__(self) -> int:
+        if self.limit is not None:
+            return self.limit
+        return len(self.dataset)  # raises TypeError for an iterable of unknown length
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What ``compile`` resolved: the optimizer, the loss and the metrics (Keras objects)."""
+
+    optimizer: Any
+    loss: Any
+    metrics: list[Any]
+
+
+class Model:
+    """An ``nn.Module`` with Keras' training methods (``nettrain.Model`` for short).
+
+    Args:
+        module: any ``nn.Module``; it is trained in place (``model.module``).
+        input_shape: the shape of one example without the batch dimension (Keras'
+            ``input_shape``, e.g. ``(784,)``): lazy modules are materialised with it now and
+            ``summary`` shows output shapes. Without it, from the first data.
+
+    Attributes:
+        stop_training: set it to True in a callback to stop ``fit`` after the current batch.
+        history: the :class:`~nettrain.keras.callbacks.History` of the last ``fit``.
+    """
+
+    def __init__(self, module: nn.Module, input_shape: Sequence[int] | None = None) -> None:
+        if not isinstance(module, nn.Module):
+            raise NetTrainError(
+                "module",
+                "is not a PyTorch module",
+                expected="a torch.nn.Module",
+                received=describe(module),
+            )
+        self.module = module
+        self.stop_training = False
+        self.history: History | None = None
+        self.compiled: Compiled | None = None
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        if self.input_shape is not None:
+            self._materialise(torch.zeros(2, *self.input_shape))
+
+    def _materialise(self, sample: Tensor) -> None:
+        """One forward pass in eval mode without gradients: builds lazy modules (Keras builds a
+        model on its first call), changing nothing else."""
+        mode = self.module.training
+        self.module.eval()
+        try:
+            with torch.no_grad():
+                self.module(sample)
+        finally:
+            self.module.train(mode)
+
+    # ---- weights, for callbacks and users --------------------------------------------------
+
+    def state_dict_copy(self) -> dict[str, Tensor]:
+        """A copy of every weight and buffer (what EarlyStopping keeps of the best epoch)."""
+        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+    def load_state_dict_copy(self, weights: Mapping[str, Tensor]) -> None:
+        self.module.load_state_dict(weights)
+
+    # ---- summary, weights, saving ----------------------------------------------------------
+
+    def summary(self, line_length: int | None = None, print_fn: Any = print) -> str:
+        """Keras' table of layers, output shapes and parameter counts, printed and returned
+        (see :func:`nettrain.keras.summary.summary`)."""
+        from .summary import summary
+
+        return summary(self.module, self.input_shape, line_length=line_length, print_fn=print_fn)
+
+    @property
+    def weights(self) -> list[Any]:
+        """Every weight with its name, shape (torch's layout) and value; ``assign()`` sets one."""
+        from .weights import weight_list
+
+        return weight_list(self.module)
+
+    def get_weights(self) -> list[np.ndarray]:
+        from .weights import get_weights
+
+        return get_weights(self.module)
+
+    def set_weights(self, arrays: Sequence[Any]) -> None:
+        from .weights import set_weights
+
+        set_weights(self.module, arrays)
+
+    def save(self, path: Any, architecture: Any = None) -> Any:
+        """Save weights, architecture and compile settings in one safetensors file (no pickle);
+        ``nettrain.keras.load_model(path)`` reads it back (see :mod:`nettrain.keras.saving`)."""
+        from .saving import save_model
+
+        return save_model(
+            self.module,
+            path,
+            architecture=architecture,
+            compile_config=self._compile_config(),
+            extra={"input_shape": list(self.input_shape) if self.input_shape else None},
+        )
+
+    def _compile_config(self) -> dict[str, Any] | None:
+        """The compile settings as JSON data, where they can be rebuilt by name."""
+        if self.compiled is None:
+            return None
+        optimizer = self.compiled.optimizer
+        loss = self.compiled.loss
+        config: dict[str, Any] = {
+            "optimizer": {"class_name": type(optimizer).__name__, "config": optimizer.get_config()},
+            "loss": None,
+            "metrics": [m.key for m in self.compiled.metrics],
+        }
+        if (
+            dataclasses.is_dataclass(loss)
+            and not isinstance(loss, type)
+            and type(loss).__name__ != "CustomLoss"
+        ):
+            config["loss"] = {"class_name": type(loss).__name__, "config": dataclasses.asdict(loss)}
+        return config
+
+    # ---- compile ---------------------------------------------------------------------------
+
+    def compile(
+        self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Sequence[Any] | None = None
+    ) -> None:
+        """Choose the optimizer, the loss and the metrics, checking each now.
+
+        Args:
+            optimizer: a name ("sgd", "adam", "rmsprop", "adagrad", "adadelta", "adamax",
+                "adamw"; Keras' default "rmsprop") or an optimizer object from
+                ``nettrain.keras.optimizers``, with Keras' default learning rates.
+            loss: a Keras or TF.js loss name ("categorical_crossentropy",
+                "meanSquaredError", ...), a loss object, or a function ``(y_true, y_pred)``.
+            metrics: names ("accuracy", "precision", ...), metric objects or functions.
+
+        Raises:
+            NetTrainError: an unknown name (with the closest ones), a missing loss, a metric
+                that does not fit the loss.
+        """
+        from .losses import resolve_loss
+        from .metrics import resolve_metrics
+        from .optimizers import get as get_optimizer
+
+        if loss is None:
+            raise NetTrainError(
+                "loss",
+                "is needed to train",
+                expected="a loss name such as 'categorical_crossentropy', a loss object or a "
+                "function (y_true, y_pred)",
+                received="None",
+            )
+        resolved = resolve_loss(loss)
+        self.compiled = Compiled(
+            optimizer=get_optimizer(optimizer),
+            loss=resolved,
+            metrics=list(resolve_metrics(metrics, resolved)),
+        )
+
+    @property
+    def optimizer(self) -> Any:
+        return self.compiled.optimizer if self.compiled is not None else None
+
+    def _need_compiled(self, what: str) -> Compiled:
+        if self.compiled is None:
+            raise NetTrainError(
+                what,
+                "the model is not compiled",
+                hint="call model.compile(optimizer, loss, metrics) first",
+            )
+        return self.compiled
+
+    # ---- fit -------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: Any = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: Mapping[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_freq: int = 1,
+    ) -> History:
+        """Train for ``epochs`` epochs (Keras' ``fit``); return the :class:`History`.
+
+        Runs one ``nettrain.train`` call (see the module docstring). ``batch_size`` defaults to
+        32 (Keras'); ``verbose`` 0 is silent, 1, 2 and "auto" print a line at most every 2 s;
+        ``validation_split`` takes the *last* fraction of ``x``/``y`` before any shuffling, as
+        Keras does (a warning says when it holds classes the training part lacks: sorted
+        data). The model ends with the weights of the last epoch; use
+        ``EarlyStopping(restore_best_weights=True)`` for the best one's.
+
+        Raises:
+            NetTrainError: fit before compile; x and y of different lengths; a bad
+                ``validation_split``, ``epochs`` or ``verbose``; options this version does not
+                support yet (``shuffle=False``, ``class_weight``, ``sample_weight``,
+                ``steps_per_epoch``), each saying so.
+        """
+        self._need_compiled("fit")
+        self._refuse_unsupported(shuffle, class_weight, sample_weight, steps_per_epoch)
+        self._check_epochs(epochs, initial_epoch)
+        self._check_verbose(verbose)
+        data, validation = self._fit_data(x, y, validation_split, validation_data)
+        return self._train(
+            data,
+            validation,
+            batch_size=32 if batch_size is None else batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            initial_epoch=initial_epoch,
+            validation_freq=validation_freq,
+        )
+
+    def fit_dataset(
+        self,
+        dataset: Any,
+        epochs: int = 1,
+        batches_per_epoch: int | None = None,
+        validation_data: Any = None,
+        validation_batches: int | None = None,
+        callbacks: Any = None,
+        class_weight: Mapping[int, float] | None = None,
+        initial_epoch: int = 0,
+        verbose: int | str = "auto",
+    ) -> History:
+        """Train on a stream of ``(xs, ys)`` batches (TF.js's ``fitDataset``).
+
+        Args:
+            dataset: a re-iterable of batches (a ``DataLoader``, a list of batches, an object
+                with ``__iter__``), or a generator *function* (TF.js's ``tf.data.generator``):
+                it is called again at the start of every epoch.
+            batches_per_epoch: batches per epoch (TF.js's ``batchesPerEpoch``); default: one
+                whole pass of the dataset.
+            validation_data: ``(xs, ys)`` or another such dataset; ``validation_batches``
+                limits a dataset to its first batches.
+            epochs, callbacks, initial_epoch, verbose: as :meth:`fit`.
+
+        Raises:
+            NetTrainError: as :meth:`fit`; a dataset that is not iterable.
+        """
+        self._need_compiled("fit_dataset")
+        self._refuse_unsupported(True, class_weight, None, None)
+        self._check_epochs(epochs, initial_epoch)
+        self._check_verbose(verbose)
+        data = _Epochs(dataset, batches_per_epoch, "dataset")
+        if isinstance(validation_data, tuple):
+            validation = self._validation(validation_data)
+        elif validation_data is not None:
+            validation = _Epochs(validation_data, validation_batches, "validation_data")
+        else:
+            validation = None
+        return self._train(
+            data,
+            validation,
+            batch_size=None,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            initial_epoch=initial_epoch,
+            validation_freq=1,
+        )
+
+    @staticmethod
+    def _check_epochs(epochs: object, initial_epoch: int) -> None:
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= initial_epoch:
+            raise NetTrainError(
+                "epochs",
+                "must be a whole number above initial_epoch",
+                expected=f"an int > {initial_epoch}",
+                received=describe(epochs),
+            )
+
+    @staticmethod
+    def _check_verbose(verbose: object) -> None:
+        if verbose not in _VERBOSE:
+            raise NetTrainError(
+                "verbose", "unknown verbosity", expected="0, 1, 2 or 'auto'", received=repr(verbose)
+            )
+
+    def _train(
+        self,
+        data: Any,
+        validation: Any,
+        *,
+        batch_size: int | None,
+        epochs: int,
+        verbose: int | str,
+        callbacks: Any,
+        initial_epoch: int,
+        validation_freq: int,
+    ) -> History:
+        """One nettrain.train call for fit and fit_dataset."""
+        import nettrain
+
+        compiled = self._need_compiled("fit")
+        bridge = CallbackBridge(
+            [*as_callbacks(callbacks), history := History()],
+            model=self,
+            metric_keys={m.key: m.key for m in compiled.metrics},  # measured under Keras' keys
+            epochs=(initial_epoch, epochs),
+            validation_every=validation_freq,
+        )
+        for callback in bridge.callbacks:
+            callback.set_model(self)
+        self.stop_training = False
+        options: dict[str, Any] = {
+            "method": compiled.optimizer.method(),
+            "loss_function": compiled.loss,
+            **({"batch_size": batch_size} if batch_size is not None else {}),
+            "max_training_rounds": epochs - initial_epoch,
+            "training_progress_reporting": None if verbose == 0 else "print",
+            "training_progress_function": bridge.specs(),
+        }
+        if compiled.metrics:
+            options["training_progress_measurements"] = [m.measurement() for m in compiled.metrics]
+        if validation is not None:
+            options["validation_set"] = (validation, {"interval": f"{validation_freq} rounds"})
+        else:
+            options["validation_set"] = None
+        examples = self._examples(data)
+        if batch_size is not None and examples is not None:
+            steps: int | None = -(-examples // batch_size)
+        else:
+            steps = len(data) if isinstance(data, _Epochs) and data.limit is not None else None
+        for callback in bridge.callbacks:  # before on_train_begin, as Keras sets them
+            callback.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
+        result = nettrain.train(self.module, data, "all", **options)
+        if result.final_net is not self.module:  # the engine kept the best validation net
+            self.module.load_state_dict(result.final_net.state_dict())
+        bridge.call("on_train_end", dict(bridge.epoch_logs))
+        self.history = history
+        return history
+
+    @staticmethod
+    def _refuse_unsupported(
+        shuffle: bool, class_weight: object, sample_weight: object, steps_per_epoch: object
+    ) -> None:
+        given = {
+            "shuffle": shuffle is not True,
+            "class_weight": class_weight is not None,
+            "sample_weight": sample_weight is not None,
+            "steps_per_epoch": steps_per_epoch is not None,
+        }
+        for name, is_given in given.items():
+            if is_given:
+                raise NetTrainError(
+                    name,
+                    "is not supported by Model.fit in this version of nettrain",
+                    received=name,
+                    hint="leave it out; nettrain.train takes in-memory data in any form and "
+                    "shuffles every round",
+                )
+
+    def _fit_data(self, x: Any, y: Any, split: float, validation_data: Any) -> tuple[Any, Any]:
+        """The training data and the validation data for ``train``."""
+        if x is None:
+            raise NetTrainError("x", "is needed", expected="the training inputs", received="None")
+        if y is None:  # a DataLoader or an iterable of (x, y) batches brings its targets
+            if split:
+                raise NetTrainError(
+                    "validation_split",
+                    "needs x and y as arrays or tensors",
+                    received=f"validation_split={split} with x a {type(x).__name__}",
+                    hint="pass validation_data instead",
+                )
+            return x, self._validation(validation_data)
+        inputs = (
+            {k: _as_tensor(v, f"x[{k!r}]") for k, v in x.items()}
+            if isinstance(x, Mapping)
+            else _as_tensor(x, "x")
+        )
+        targets = _as_tensor(y, "y")
+        n = _length(inputs)
+        if n != len(targets):
+            raise NetTrainError(
+                "y",
+                "x and y hold different numbers of examples",
+                expected=f"{n} targets, one per input",
+                received=f"{len(targets)}",
+            )
+        validation = self._validation(validation_data)
+        if split:
+            if validation is not None:
+                raise NetTrainError(
+                    "validation_split",
+                    "cannot be used with validation_data",
+                    hint="give one of the two",
+                )
+            if not isinstance(split, (int, float)) or not 0 < split < 1:
+                raise NetTrainError(
+                    "validation_split",
+                    "must be a fraction",
+                    expected="a number in (0, 1)",
+                    received=describe(split),
+                )
+            at = int(n * (1 - split))  # Keras: the last fraction, before any shuffling
+            if at in (0, n):
+                raise NetTrainError(
+                    "validation_split",
+                    f"leaves no examples for {'training' if at == 0 else 'validation'}",
+                    received=f"{split} of {n} examples",
+                )
+            validation = self._pack(_take(inputs, slice(at, None)), targets[at:])
+            self._warn_unseen_classes(targets[:at], targets[at:])
+            inputs, targets = _take(inputs, slice(0, at)), targets[:at]
+        return self._pack(inputs, targets), validation
+
+    @staticmethod
+    def _examples(data: Any) -> int | None:
+        """Examples per epoch of the packed data (None for a loader or an iterable)."""
+        if isinstance(data, tuple):
+            return len(data[1])
+        if isinstance(data, Mapping) and "target" in data:
+            return len(data["target"])
+        return None
+
+    @staticmethod
+    def _pack(inputs: Any, targets: Tensor) -> Any:
+        if isinstance(inputs, Mapping):
+            return {**inputs, "target": targets}
+        return (inputs, targets)
+
+    def _validation(self, validation_data: Any) -> Any:
+        if validation_data is None:
+            return None
+        if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
+            if len(validation_data) == 3:
+                raise NetTrainError(
+                    "validation_data",
+                    "sample weights in validation_data are not supported in this version",
+                    received="(x, y, sample_weight)",
+                    hint="pass (x, y)",
+                )
+            vx, vy = validation_data
+            inputs = (
+                {k: _as_tensor(v, f"validation_data x[{k!r}]") for k, v in vx.items()}
+                if isinstance(vx, Mapping)
+                else _as_tensor(vx, "validation_data x")
+            )
+            return self._pack(inputs, _as_tensor(vy, "validation_data y"))
+        return validation_data  # a DataLoader or another data form train accepts
+
+    @staticmethod
+    def _warn_unseen_classes(train_targets: Tensor, validation_targets: Tensor) -> None:
+        """Keras takes the tail as is: on sorted data it may hold classes training never sees."""
+        if train_targets.is_floating_point() and train_targets.dim() < 2:
+            return  # regression targets
+        if train_targets.dim() >= 2:  # one-hot
+            train_classes = set(train_targets.argmax(-1).unique().tolist())
+            val_classes = set(validation_targets.argmax(-1).unique().tolist())
+        else:
+            train_classes = set(train_targets.unique().tolist())
+            val_classes = set(validation_targets.unique().tolist())
+        unseen = sorted(val_classes - train_classes)
+        if unseen:
+            warnings.warn(
+                f"validation_split: the validation part (the last examples, as Keras takes "
+                f"them) holds classes the training part lacks: {unseen[:10]}; the data looks "
+                "sorted: shuffle it before fit, or pass validation_data",
+                NetTrainWarning,
+                stacklevel=4,
+            )
+
+    # ---- evaluate and predict -------------------------------------------------------------
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = "auto") -> Tensor:
+        """The module's outputs for ``x``, in batches, without gradients, in eval mode."""
+        inputs = _as_tensor(x, "x") if not isinstance(x, Mapping) else x
+        size = 32 if batch_size is None else batch_size
+        mode = self.module.training
+        self.module.eval()
+        try:
+            with torch.no_grad():
+                outputs = [
+                    self._forward(_take(inputs, slice(i, i + size)))
+                    for i in range(0, _length(inputs), size)
+                ]
+        finally:
+            self.module.train(mode)
+        return torch.cat(outputs)
+
+    def predict_on_batch(self, x: Any) -> Tensor:
+        """The outputs for one batch (no batching, no gradients, eval mode)."""
+        return self.predict(x, batch_size=max(_length(x), 1))
+
+    def _forward(self, inputs: Any) -> Tensor:
+        if isinstance(inputs, Mapping):
+            return self.module(**inputs)
+        return self.module(inputs)
+
+    def evaluate(
+        self,
+        x: Any,
+        y: Any,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        return_dict: bool = False,
+    ) -> Any:
+        """The loss and the metrics on ``(x, y)``: ``[loss, *metrics]`` (a number without
+        metrics; a dict with ``return_dict=True``), exact over uneven batches: computed on all
+        the predictions at once."""
+        compiled = self._need_compiled("evaluate")
+        predictions = self.predict(x, batch_size=batch_size)
+        targets = _as_tensor(y, "y")
+        if len(targets) != len(predictions):
+            raise NetTrainError(
+                "y",
+                "x and y hold different numbers of examples",
+                expected=f"{len(predictions)} targets",
+                received=f"{len(targets)}",
+            )
+        values = {"loss": float(compiled.loss(targets, predictions))}  # Keras order
+        for metric in compiled.metrics:
+            values[metric.key] = float(metric.compute(targets, predictions))
+        if return_dict:
+            return values
+        listed = list(values.values())
+        return listed[0] if len(listed) == 1 else listed
+
+    def __repr__(self) -> str:
+        state = "compiled" if self.compiled is not None else "not compiled"
+        return f"Model({type(self.module).__name__}, {state})"
+
+
+def load_model(path: Any, module: nn.Module | None = None, *, builders: Any = None) -> Model:
+    """A :class:`Model` from a file :meth:`Model.save` wrote (Keras' ``load_model``).
+
+    Args:
+        path: the file.
+        module: a freshly built module to load into, for modules nettrain cannot rebuild
+            (a class of your own); ``nn.Sequential`` of standard layers and nettrain's built-in
+            nets are rebuilt from the file.
+        builders: the functions that build your nets, for a file saved with
+            ``architecture=(build, {...})`` (never looked up by name from the file).
+
+    Returns:
+        The model, compiled again when its optimizer and loss were saved by name (a loss
+        function of your own is not saved: compile it again).
+
+    Raises:
+        NetTrainError: a file that is not such a model, or that needs ``module``/``builders``.
+    """
+    from .losses import resolve_loss
+    from .optimizers import get as get_optimizer
+    from .saving import load_model as load_file
+
+    loaded = load_file(path, module, builders=builders)
+    extra = loaded.extra or {}
+    shape = extra.get("input_shape")
+    model = Model(loaded.module)
+    model.input_shape = tuple(shape) if shape else None
+    config = loaded.compile_config
+    if config and config.get("loss"):
+        from . import losses as loss_classes
+        from . import optimizers as optimizer_classes
+
+        optimizer_class = getattr(optimizer_classes, config["optimizer"]["class_name"])
+        loss_class = getattr(loss_classes, config["loss"]["class_name"])
+        model.compile(
+            optimizer=get_optimizer(optimizer_class.from_config(config["optimizer"]["config"])),
+            loss=resolve_loss(loss_class(**config["loss"]["config"])),
+            metrics=config.get("metrics") or None,
+        )
+    return model
