@@ -1,0 +1,45 @@
+"""examples/tfjs_guide.py: seed 002's steps, each checked for what it is meant to show."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tfjs_guide.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("tfjs_guide_example", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_layers_api_steps(capsys):
+    guide = _load()
+    data, labels = guide.make_data()
+    out = guide.layers_api(data, labels, epochs=5)
+    assert "Total params: 25,450" in out["summary"] and "25,120" in out["summary"]
+    printed = capsys.readouterr().out
+    assert "0.weight [32, 784]" in printed and "2.bias [10]" in printed
+    history = out["history"]
+    assert history.epoch == [0, 1, 2, 3, 4] and set(history.history) == {"loss", "accuracy"}
+    assert len(out["batch_losses"]) == 5 * 4  # onBatchEnd: 4 batches of 32 for 100 examples
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    dataset_losses = out["dataset_history"].history["loss"]
+    assert len(dataset_losses) == 5 and dataset_losses[-1] < dataset_losses[0]
+    predictions = out["predictions"]
+    assert predictions.shape == (3, 10)
+    assert torch.allclose(predictions.sum(1), torch.ones(3))  # softmax outputs
+
+
+def test_the_core_api_steps():
+    guide = _load()
+    data, labels = guide.make_data()
+    costs = guide.core_api(data, labels, epochs=5)
+    assert len(costs) == 15 and costs[-1] < 0.8 * costs[0]
