@@ -38,6 +38,11 @@ def _net(features: int = 3, out: int = 1, seed: int = 0) -> nn.Module:
     return nn.Sequential(nn.Linear(features, 8), nn.Tanh(), nn.Linear(8, out))
 
 
+def _classifier(seed: int = 0) -> nn.Module:
+    """Probabilities out: what Keras' cross-entropies named by string expect."""
+    return nn.Sequential(_net(4, 3, seed), nn.Softmax(dim=1))
+
+
 def test_fit_trains_exactly_as_the_equivalent_train_call():
     x, y = _regression()
     model = Model(_net())
@@ -60,7 +65,7 @@ def test_fit_trains_exactly_as_the_equivalent_train_call():
 
 def test_history_holds_one_entry_per_epoch_with_val_keys():
     x, y = _classification()
-    model = Model(_net(4, 3))
+    model = Model(_classifier())
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(
         x[:40], y[:40], batch_size=8, epochs=4, verbose=0, validation_data=(x[40:], y[40:])
@@ -139,7 +144,7 @@ def test_validation_split_takes_the_tail_before_shuffling_and_warns_on_sorted_cl
     xs, ys = x[order], y[order]
     seen = {}
 
-    model = Model(_net(4, 3))
+    model = Model(_classifier())
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     with pytest.warns(NetTrainWarning, match="classes the training part lacks"):
         history = model.fit(
@@ -213,7 +218,7 @@ def test_stop_training_from_a_batch_callback_stops_after_that_batch():
 
 def test_predict_and_evaluate_return_forms():
     x, y = _classification(50)
-    model = Model(_net(4, 3))
+    model = Model(_classifier())
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=2, verbose=0)
     out = model.predict(x, batch_size=7)  # uneven batches
@@ -222,7 +227,7 @@ def test_predict_and_evaluate_return_forms():
     loss, accuracy = model.evaluate(x, y, batch_size=7)
     assert accuracy == pytest.approx(float((out.argmax(1) == y).float().mean()))
     assert model.evaluate(x, y, return_dict=True) == {"loss": loss, "accuracy": accuracy}
-    plain = Model(_net(4, 3))
+    plain = Model(_classifier())
     plain.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     assert isinstance(plain.evaluate(x, y), float)
 
@@ -278,7 +283,7 @@ def test_a_callback_that_raises_says_where():
 
 
 def test_summary_weights_and_a_saved_model_that_comes_back_compiled(tmp_path):
-    module = nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+    module = nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10), nn.Softmax(dim=1))
     model = Model(module, input_shape=(784,))
     text = model.summary(print_fn=None)
     assert "25,120" in text and "330" in text and "25,450" in text
@@ -295,3 +300,14 @@ def test_summary_weights_and_a_saved_model_that_comes_back_compiled(tmp_path):
     assert again.compiled is not None and [m.key for m in again.compiled.metrics] == ["accuracy"]
     assert type(again.optimizer).__name__ == "Adam"
     assert again.evaluate(x, y) == model.evaluate(x, y)
+
+
+def test_a_probability_loss_fed_logits_warns_once_before_training():
+    x, y = _classification(30)
+    model = Model(_net(4, 3))  # ends with a Linear: logits
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    with pytest.warns(NetTrainWarning, match="from_logits=True"):
+        model.fit(x, y, epochs=1, verbose=0)
+    fixed = Model(nn.Sequential(_net(4, 3), nn.Softmax(dim=1)))
+    fixed.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    fixed.fit(x, y, epochs=1, verbose=0)  # warnings are errors in the tests: none here

@@ -434,6 +434,7 @@ class Model:
             steps = len(data) if isinstance(data, _Epochs) and data.limit is not None else None
         for callback in bridge.callbacks:  # before on_train_begin, as Keras sets them
             callback.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
+        self._check_outputs(compiled, data, batch_size or 32)
         result = nettrain.train(self.module, data, "all", **options)
         if result.final_net is not self.module:  # the engine kept the best validation net
             self.module.load_state_dict(result.final_net.state_dict())
@@ -514,6 +515,32 @@ class Model:
             self._warn_unseen_classes(targets[:at], targets[at:])
             inputs, targets = _take(inputs, slice(0, at)), targets[:at]
         return self._pack(inputs, targets), validation
+
+    def _check_outputs(self, compiled: Compiled, data: Any, size: int) -> None:
+        """Beyond Keras: warn (through the loss) when a loss that takes probabilities gets
+        outputs that are plainly logits, from one forward pass on the first examples in eval
+        mode without gradients (no state changes; skipped for lazy modules, which the engine
+        builds under its seed, and for streams)."""
+        check = getattr(compiled.loss, "check_outputs", None)
+        if check is None or not isinstance(data, (tuple, Mapping)):
+            return
+        if any(
+            isinstance(p, nn.parameter.UninitializedParameter) for p in self.module.parameters()
+        ):
+            return
+        if isinstance(data, tuple):
+            sample: Any = data[0][:size]
+        else:
+            sample = {k: v[:size] for k, v in data.items() if k != "target"}
+        mode = self.module.training
+        self.module.eval()
+        try:
+            with torch.no_grad():
+                outputs = self._forward(sample)
+        finally:
+            self.module.train(mode)
+        if isinstance(outputs, Tensor):
+            check(outputs)
 
     @staticmethod
     def _examples(data: Any) -> int | None:
