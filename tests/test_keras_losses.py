@@ -202,3 +202,22 @@ def test_shape_mismatch_at_train() -> None:
     x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
     with pytest.raises(NetTrainError, match="sparse_categorical_crossentropy"):
         _train(kl.CategoricalCrossentropy(from_logits=True), nn.Linear(3, 2), x, y)
+
+
+def test_the_engine_term_of_sparse_cce_from_logits_is_keras_formula_in_one_kernel():
+    """The term fit trains with uses F.cross_entropy: the same value and gradient as Keras'
+    mean of -log_softmax(y_pred)[y_true]."""
+    from nettrain.keras.losses import SparseCategoricalCrossentropy
+
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(7, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 5, (7,), generator=g)
+    loss = SparseCategoricalCrossentropy(from_logits=True)
+    term = loss.nettrain_loss_term("output", "target", out.detach(), t, torch.float64)
+    fast = term.fn(out, t)
+    keras = -torch.log_softmax(out, -1).gather(1, t[:, None]).mean()
+    assert torch.allclose(fast, keras, rtol=0, atol=1e-15)
+    (g_fast,) = torch.autograd.grad(fast, out)
+    (g_keras,) = torch.autograd.grad(keras, out)
+    assert torch.allclose(g_fast, g_keras, rtol=0, atol=1e-15)
+    assert torch.allclose(term.fn(out, t[:, None]), keras)  # targets as a column

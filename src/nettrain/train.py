@@ -162,7 +162,7 @@ def _train(
     opts = resolve_options(options)
     request = Request.parse(prop)
     # built now, so a function that is not callable costs no training (the loop's observers)
-    functions = progress_functions(opts.progress_function)
+    functions = progress_functions(opts.progress_function, learning_rate_requests=True)
     if not isinstance(net, nn.Module):
         raise NetTrainError(
             "net",
@@ -248,6 +248,13 @@ def _run(
     with _frozen(net, updater.frozen), InterruptGuard() as guard:
 
         def stop_reason() -> str | None:
+            # The loop asks this between updates (after each batch's notifications, and before
+            # each round), so it is also where the progress functions' learning-rate requests
+            # take effect: before the next update, in the functions' order (the last one wins).
+            for f in functions:
+                rate = f.take_learning_rate()
+                if rate is not None:
+                    updater.set_learning_rate(rate)
             if guard.requested:
                 return "stopped_by_user"
             return next((f.signal for f in functions if f.signal is not None), None)

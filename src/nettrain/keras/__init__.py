@@ -13,18 +13,26 @@ Example:
     Model(Sequential, not compiled)
 """
 
-from . import callbacks, losses, metrics, optimizers
+from . import callbacks, file_callbacks, losses, metrics, optimizers
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback, TerminateOnNaN
+from .file_callbacks import CSVLogger, ModelCheckpoint, ProgbarLogger
 from .model import Model, load_model
+from .schedule_callbacks import LearningRateScheduler, ReduceLROnPlateau
 
 __all__ = [
+    "CSVLogger",
     "Callback",
     "EarlyStopping",
     "History",
     "LambdaCallback",
+    "LearningRateScheduler",
     "Model",
+    "ModelCheckpoint",
+    "ProgbarLogger",
+    "ReduceLROnPlateau",
     "TerminateOnNaN",
     "callbacks",
+    "file_callbacks",
     "load_model",
     "losses",
     "metrics",

@@ -14,9 +14,11 @@ into Keras' calls, in Keras' order::
     on_train_end(logs)
 
 A callback acts by setting ``self.model.stop_training = True`` (the bridge returns
-``"stop_training"`` to the engine, which stops after the current batch), never by touching the
-loop. ``logs`` are Keras': at a batch end the running mean of the epoch's ``loss``; at an epoch
-end ``loss``, the metrics by their Keras keys and ``val_loss``/``val_<key>`` when it validated.
+``"stop_training"`` to the engine, which stops after the current batch) or by assigning
+``self.model.optimizer.learning_rate`` (the bridge returns ``{"learning_rate": x}``, which the
+engine applies before its next update), never by touching the loop. ``logs`` are Keras': at a
+batch end the running mean of the epoch's ``loss``; at an epoch end ``loss``, the metrics by
+their Keras keys and ``val_loss``/``val_<key>`` when it validated.
 
 Example:
     >>> seen = []
@@ -209,8 +211,8 @@ class CallbackBridge:
 
     Args:
         callbacks: the callbacks, in order.
-        model: the ``Model`` (``callback.model``; its ``stop_training`` is read after every
-            call).
+        model: the ``Model`` (``callback.model``; its ``stop_training`` and its optimizer's
+            ``learning_rate`` are read after every event's calls).
         metric_keys: ``{engine measurement key: Keras log key}``.
         epochs: ``(initial_epoch, epochs)``: epoch numbers count from ``initial_epoch``.
         validation_every: validation runs every this many epochs (``validation_freq``).
@@ -232,6 +234,8 @@ class CallbackBridge:
         self.validation_every = validation_every
         self.epoch_logs: dict[str, float] = {}
         self._batch = 0
+        # the rate the engine runs at: fit gives train the optimizer's method() as it is now
+        self._rate = self._optimizer_rate()
 
     @property
     def wants_batches(self) -> bool:
@@ -260,10 +264,26 @@ class CallbackBridge:
     def _stop(self) -> str | None:
         return "stop_training" if getattr(self.model, "stop_training", False) else None
 
+    def _optimizer_rate(self) -> float | None:
+        rate = getattr(getattr(self.model, "optimizer", None), "learning_rate", None)
+        return float(rate) if isinstance(rate, (int, float)) else None
+
+    def _answer(self) -> str | dict[str, float] | None:
+        """The signal for the engine after an event's calls: stop, or the learning rate a
+        callback assigned to ``model.optimizer.learning_rate`` (once per change)."""
+        stop = self._stop()
+        if stop is not None:
+            return stop  # no update follows, so a new rate would change nothing
+        rate = self._optimizer_rate()
+        if rate is not None and rate != self._rate:
+            self._rate = rate
+            return {"learning_rate": rate}
+        return None
+
     def _epoch(self, live: Mapping[str, Any]) -> int:
         return self.first_epoch + int(live.get("round", 1)) - 1
 
-    def __call__(self, live: dict[str, Any]) -> str | None:
+    def __call__(self, live: dict[str, Any]) -> str | dict[str, float] | None:
         event = live["event"]
         if event == "training_started":
             self.call("on_train_begin", {})
@@ -286,7 +306,7 @@ class CallbackBridge:
             logs = {k: v for k, v in logs.items() if not k.startswith("val_")}
             self.epoch_logs = logs
             self.call("on_epoch_end", self._epoch(live), logs)
-        return self._stop()
+        return self._answer()
 
     def _begin_epoch(self, epoch: int) -> None:
         self._batch = 0
@@ -294,7 +314,7 @@ class CallbackBridge:
         if self.wants_batches:
             self.call("on_train_batch_begin", 0, {})
 
-    def _on_batch(self, live: dict[str, Any]) -> str | None:
+    def _on_batch(self, live: dict[str, Any]) -> str | dict[str, float] | None:
         if live["event"] != "batch_complete":
             return None
         batch = int(live["batch"]) - 1
@@ -302,7 +322,7 @@ class CallbackBridge:
         per_round = live.get("batches_per_round")
         if self._stop() is None and (per_round is None or batch + 1 < per_round):
             self.call("on_train_batch_begin", batch + 1, {})
-        return self._stop()
+        return self._answer()
 
     def logs(self, live: Mapping[str, Any]) -> dict[str, float]:
         """Keras' epoch logs from the engine's live properties."""

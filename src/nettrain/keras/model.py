@@ -293,7 +293,9 @@ class Model:
         """Train for ``epochs`` epochs (Keras' ``fit``); return the :class:`History`.
 
         Runs one ``nettrain.train`` call (see the module docstring). ``batch_size`` defaults to
-        32 (Keras'); ``verbose`` 0 is silent, 1, 2 and "auto" print a line at most every 2 s;
+        32 (Keras'); ``verbose`` 0 is silent, 2 prints Keras' line at the end of each epoch
+        (``ProgbarLogger``), 1 and "auto" that line and, within an epoch, the engine's progress
+        line at most every 2 s (never a flood in a log);
         ``validation_split`` takes the *last* fraction of ``x``/``y`` before any shuffling, as
         Keras does (a warning says when it holds classes the training part lacks: sorted
         data). The model ends with the weights of the last epoch; use
@@ -313,7 +315,8 @@ class Model:
         return self._train(
             data,
             validation,
-            batch_size=32 if batch_size is None else batch_size,
+            # a loader or an iterable of batches brings its own batch size
+            batch_size=(32 if batch_size is None else batch_size) if y is not None else batch_size,
             epochs=epochs,
             verbose=verbose,
             callbacks=callbacks,
@@ -403,8 +406,14 @@ class Model:
         import nettrain
 
         compiled = self._need_compiled("fit")
+        from .file_callbacks import ProgbarLogger
+
+        user = as_callbacks(callbacks)
+        # Keras' default callbacks: History after the user's, then the epoch lines (verbose
+        # 1 and "auto" also keep the engine's in-epoch line, at most one every 2 s)
+        lines = verbose != 0 and not any(isinstance(c, ProgbarLogger) for c in user)
         bridge = CallbackBridge(
-            [*as_callbacks(callbacks), history := History()],
+            [*user, history := History(), *([ProgbarLogger()] if lines else [])],
             model=self,
             metric_keys={m.key: m.key for m in compiled.metrics},  # measured under Keras' keys
             epochs=(initial_epoch, epochs),
@@ -418,7 +427,7 @@ class Model:
             "loss_function": compiled.loss,
             **({"batch_size": batch_size} if batch_size is not None else {}),
             "max_training_rounds": epochs - initial_epoch,
-            "training_progress_reporting": None if verbose == 0 else "print",
+            "training_progress_reporting": "print" if verbose in (1, "auto") else None,
             "training_progress_function": bridge.specs(),
         }
         if compiled.metrics:
@@ -431,7 +440,10 @@ class Model:
         if batch_size is not None and examples is not None:
             steps: int | None = -(-examples // batch_size)
         else:
-            steps = len(data) if isinstance(data, _Epochs) and data.limit is not None else None
+            try:  # a sized loader or a limited dataset knows its batches per epoch
+                steps = len(data)
+            except TypeError:
+                steps = None
         for callback in bridge.callbacks:  # before on_train_begin, as Keras sets them
             callback.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
         self._check_outputs(compiled, data, batch_size or 32)

@@ -24,7 +24,7 @@ from ..errors import NetTrainError, describe
 from ..schedules import Schedule
 from .methods import MethodSpec
 from .schedule_groups import ScheduleGroup
-from .updater import Closure, Updater
+from .updater import Closure, Updater, check_learning_rate
 
 __all__ = ["ScheduledUpdater"]
 
@@ -37,7 +37,8 @@ class ScheduledUpdater(Updater):
     (Adam's moments, momentum, step counts) advances only on its own turns, exactly as if each
     group had a separate optimizer stepped in the schedule's order. The step count is global:
     the learning-rate schedule sees every step, whichever group it updates, and so do
-    :attr:`learning_rate` and :attr:`last_learning_rate` (the rate the last step's group used).
+    :attr:`learning_rate` and :attr:`last_learning_rate` (the rate the last step's group used);
+    :meth:`set_learning_rate` sets the base rate of every group.
     A step's backward still computes the inactive groups' gradients (the net's
     ``requires_grad`` flags are left alone); :meth:`zero_grad` drops them all.
 
@@ -75,6 +76,8 @@ class ScheduledUpdater(Updater):
         self.initial_learning_rate = spec.learning_rate
         self.total_steps = total_steps
         self._schedule = schedule
+        self._rate = spec.learning_rate  # the base rate (see Updater.set_learning_rate)
+        self._last_rate: float | None = None
         # The cycle unrolled, one entry index per step: step n updates entry _cycle[n % len].
         self._cycle = tuple(i for i, group in enumerate(groups) for _ in range(group.steps))
 
@@ -94,14 +97,24 @@ class ScheduledUpdater(Updater):
         member.step_count = self.step_count  # the learning-rate schedule counts all steps
         self.optimizer = member.optimizer
         loss = member.step(closure)
+        self._last_rate = member._last_rate
         self.step_count += 1
         return loss
+
+    def set_learning_rate(self, value: float) -> None:
+        """Make ``value`` the base rate of every group's updates (see
+        :meth:`Updater.set_learning_rate`); each group's optimizer state is kept."""
+        rate = check_learning_rate(value, "learning_rate")
+        for member in self.members:
+            member.set_learning_rate(rate)
+        self._rate = rate
 
     def state_dict(self) -> dict[str, Any]:
         """Every group's optimizer state, the step count and the position in the cycle."""
         return {
             "optimizer": [member.optimizer.state_dict() for member in self.members],
             "step_count": self.step_count,
+            **self._rate_state(),
             "update_schedule": {
                 "groups": len(self.members),
                 "cycle_length": len(self._cycle),
@@ -143,6 +156,7 @@ class ScheduledUpdater(Updater):
             member.load_state_dict({"optimizer": optimizer_state, "step_count": step_count})
         # The cycle position follows from the step count, so restoring it resumes the cycle.
         self.step_count = step_count
+        self._load_rate_state(state)
 
     def describe(self) -> dict[str, Any]:
         """:meth:`Updater.describe` plus ``update_schedule``: each entry's group, hold count

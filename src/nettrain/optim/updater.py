@@ -18,11 +18,18 @@ NetTrain semantics, in the order a step applies them:
 5. ``weight_clipping`` clamps every weight to ``[-v, v]``.
 
 Two learning rates can be read at any time: :attr:`Updater.learning_rate`, the base rate the
-*next* update will use (``initial * f(step_count, total)``), and
-:attr:`Updater.last_learning_rate`, the base rate the most recent update *used*
-(``initial * f(step_count - 1, total)``; the initial rate before the first update). After the
-last planned update the two differ: a linear schedule's next rate is 0, but its last update
-used ``initial / total``.
+*next* update will use (``base * f(step_count, total)``), and
+:attr:`Updater.last_learning_rate`, the base rate the most recent update *used* (the initial
+rate before the first update). After the last planned update the two differ: a linear
+schedule's next rate is 0, but its last update used ``initial / total``.
+
+:meth:`Updater.set_learning_rate` replaces the base rate (the method's ``learning_rate`` at
+the start) from the next update on; it is how a progress function's ``{"learning_rate": x}``
+reaches the updates. The three factors compose: a parameter group's rate is ``x * |multiplier|
+* f(step_count, total)``, so a schedule keeps shaping the rate around the new base (a
+``"cosine"`` schedule goes on decaying from ``x``, not from the initial rate), and
+``learning_rate_multipliers`` keep their ratios. The optimizer's state (momentum, Adam's
+moments) is kept, exactly as setting ``group["lr"]`` on a ``torch.optim`` optimizer.
 
 lbfgs (full batch, as MATLAB's ``lbfgsupdate``) has one step length for all parameters, and
 torch's ``LBFGS`` has no weight decay: ``l2_regularization`` there adds ``0.5 * l2 * ||w||^2``
@@ -45,16 +52,18 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from ..errors import NetTrainError, describe
+from ..scalars import as_real
 from ..schedules import Schedule
 from .methods import MethodSpec
 
-__all__ = ["Closure", "Updater", "ValueGroups"]
+__all__ = ["Closure", "Updater", "ValueGroups", "check_learning_rate"]
 
 Closure = Callable[[], torch.Tensor]
 # (value, parameters) pairs: one foreach call per distinct clipping bound or L2 coefficient.
@@ -65,14 +74,16 @@ class Updater:
     """Applies one training update at a time; built by :func:`~nettrain.optim.build_updater`.
 
     The training loop uses exactly: :attr:`needs_closure`, :meth:`zero_grad`, :meth:`step`,
-    :attr:`step_count`, :attr:`learning_rate`, :meth:`state_dict` / :meth:`load_state_dict`.
+    :attr:`step_count`, :attr:`learning_rate`, :meth:`state_dict` / :meth:`load_state_dict`;
+    ``train`` calls :meth:`set_learning_rate` for a progress function's request.
     :attr:`last_learning_rate` is the rate to report as the one the training ended with.
 
     Attributes:
         spec: the :class:`MethodSpec` it was built from.
         needs_closure: True for lbfgs, whose :meth:`step` must be given a closure.
         step_count: updates done so far (the schedule's ``batch`` argument).
-        initial_learning_rate: the method's base learning rate.
+        initial_learning_rate: the method's base learning rate (kept when
+            :meth:`set_learning_rate` changes the base rate).
         total_steps: the number of updates the schedule is planned over (or None).
         multipliers: ``{parameter name: effective multiplier}`` for every parameter, 0 if frozen.
         frozen: names of the parameters that are not trained.
@@ -108,8 +119,16 @@ class Updater:
         self.initial_learning_rate = spec.learning_rate
         self.total_steps = total_steps
         self._schedule = schedule
+        # The base rate: the method's, until set_learning_rate replaces it.
+        self._rate = spec.learning_rate
+        # The base rate times the schedule's factor that the last step used (None before any
+        # step, and after load_state_dict from a state that does not say).
+        self._last_rate: float | None = None
         # The group's learning rate before the schedule: multiplier * base rate.
         self._base_lrs = [(group, float(group["lr"])) for group in optimizer.param_groups]
+        self._group_multipliers = [
+            _group_multiplier(lr, spec.learning_rate, multipliers) for _, lr in self._base_lrs
+        ]
         self._reversed = reversed_parameters
         self._gradient_clipping = gradient_clipping
         self._weight_clipping = weight_clipping
@@ -119,8 +138,9 @@ class Updater:
 
     @property
     def learning_rate(self) -> float:
-        """The base learning rate the next update uses: ``initial * f(step_count, total)``.
+        """The base learning rate the next update uses: ``base * f(step_count, total)``.
 
+        ``base`` is the method's learning rate, or the last :meth:`set_learning_rate` value.
         Use :attr:`last_learning_rate` for the rate an update already made used.
         """
         return self._rate_at(self.step_count)
@@ -129,21 +149,57 @@ class Updater:
     def last_learning_rate(self) -> float:
         """The base learning rate the most recent update used.
 
-        ``initial * f(step_count - 1, total)`` with a schedule, else ``initial``; before the
-        first update (``step_count == 0``) it is :attr:`initial_learning_rate`. "Base" means
-        before ``learning_rate_multipliers``: a parameter with multiplier ``r`` was updated with
-        ``|r|`` times this rate. It is computed from the step count, so it is also right after
-        :meth:`load_state_dict` (schedules are pure functions of ``(batch, total)``).
+        ``base * f(step_count - 1, total)`` with a schedule, else ``base``, where ``base`` is
+        the base rate that update ran with (see :meth:`set_learning_rate`); before the first
+        update (``step_count == 0``) it is :attr:`initial_learning_rate`. "Base" means before
+        ``learning_rate_multipliers``: a parameter with multiplier ``r`` was updated with
+        ``|r|`` times this rate. It is also right after :meth:`load_state_dict`: the state
+        holds it.
         """
         if self.step_count == 0:
             return self.initial_learning_rate
+        if self._last_rate is not None:
+            return self._last_rate
+        # a state saved before the rate was recorded: schedules are pure functions of
+        # (batch, total), so the rate follows from the step count
         return self._rate_at(self.step_count - 1)
 
     def _rate_at(self, batch: int) -> float:
         if self._schedule is None:
-            return self.initial_learning_rate
+            return self._rate
         assert self.total_steps is not None  # checked by build_updater
-        return self.initial_learning_rate * self._schedule(batch, self.total_steps)
+        return self._rate * self._schedule(batch, self.total_steps)
+
+    def set_learning_rate(self, value: float) -> None:
+        """Make ``value`` the base learning rate of every update from the next one on.
+
+        Every parameter group's rate becomes ``value * |multiplier|`` (times the learning-rate
+        schedule's factor ``f(step_count, total)`` at each step, when the method has one); the
+        optimizer's state is kept. :attr:`learning_rate` shows the new rate at once,
+        :attr:`last_learning_rate` after the next update. lbfgs takes it as its step length
+        (torch's ``LBFGS`` reads ``lr`` at every step). :attr:`initial_learning_rate` stays the
+        method's rate.
+
+        Raises:
+            NetTrainError: ``value`` is not a finite number > 0.
+
+        >>> import torch
+        >>> from nettrain.optim import build_updater
+        >>> updater = build_updater(torch.nn.Linear(2, 1), ("sgd", {"learning_rate": 0.1}),
+        ...                         multipliers={"bias": 0.5})
+        >>> updater.set_learning_rate(0.02)
+        >>> updater.learning_rate, sorted(g["lr"] for g in updater.optimizer.param_groups)
+        (0.02, [0.01, 0.02])
+        """
+        rate = check_learning_rate(value, "learning_rate")
+        self._rate = rate
+        self._base_lrs = [
+            (group, rate * m)
+            for (group, _), m in zip(self._base_lrs, self._group_multipliers, strict=True)
+        ]
+        if self._schedule is None:  # with a schedule, step() sets the rates
+            for group, base in self._base_lrs:
+                group["lr"] = base
 
     def zero_grad(self) -> None:
         """Drop every trained parameter's gradient (``set_to_none=True``: no memset)."""
@@ -200,6 +256,9 @@ class Updater:
             factor = self._schedule(self.step_count, self.total_steps)  # type: ignore[arg-type]
             for group, base in self._base_lrs:
                 group["lr"] = base * factor
+            self._last_rate = self._rate * factor
+        else:
+            self._last_rate = self._rate
         loss: torch.Tensor | None = None
         if self.needs_closure:
             if closure is None:
@@ -223,12 +282,27 @@ class Updater:
         return loss
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: the optimizer's state and the step count.
+        """Everything needed to continue exactly: the optimizer's state, the step count, the
+        base learning rate and the rate the last update used.
 
         As with ``torch.optim``, tensors are shared with the live state, not copied: serialise
         the result (or ``copy.deepcopy`` it) before taking more steps if you need a snapshot.
         """
-        return {"optimizer": self.optimizer.state_dict(), "step_count": self.step_count}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "step_count": self.step_count,
+            **self._rate_state(),
+        }
+
+    def _rate_state(self) -> dict[str, float | None]:
+        return {"learning_rate": self._rate, "last_learning_rate": self._last_rate}
+
+    def _load_rate_state(self, state: dict[str, Any]) -> None:
+        """The rates of a state (one saved before they were recorded: the method's)."""
+        rate = state.get("learning_rate")
+        self._last_rate = state.get("last_learning_rate")
+        if rate is not None:
+            self.set_learning_rate(rate)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (from an updater built the same way).
@@ -259,6 +333,7 @@ class Updater:
         if self._schedule is None:
             for group, base in self._base_lrs:
                 group["lr"] = base
+        self._load_rate_state(state)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary: the method's description plus how it runs on this net.
@@ -282,3 +357,38 @@ class Updater:
             f"parameters={len(self.parameters)}, frozen={len(self.frozen)}, "
             f"implementation={self.implementation!r}, step_count={self.step_count})"
         )
+
+
+def check_learning_rate(value: object, argument: str) -> float:
+    """``value`` as a float when it is a finite number > 0, else a NetTrainError naming
+    ``argument``.
+
+    >>> check_learning_rate(0.5, "learning_rate")
+    0.5
+    """
+    number = as_real(value)
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise NetTrainError(
+            argument,
+            "a learning rate must be a finite number > 0",
+            expected="a finite number > 0",
+            received=describe(value),
+            hint="to reverse the gradient of some parameters, keep the rate positive and give "
+            "them a negative learning_rate_multipliers entry"
+            if number is not None and number < 0
+            else None,
+        )
+    return number
+
+
+def _group_multiplier(lr: float, initial: float, multipliers: dict[str, float]) -> float:
+    """The |multiplier| a param group's rate was built with (``initial * |m|``).
+
+    The builder's exact product is matched against the net's multipliers, so the rate
+    ``value * |m|`` after :meth:`Updater.set_learning_rate` is the same float a torch
+    optimizer built with ``value`` would hold; the quotient is only a fallback.
+    """
+    for m in sorted({abs(v) for v in multipliers.values() if v != 0}):
+        if initial * m == lr:
+            return m
+    return lr / initial
