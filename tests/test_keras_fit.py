@@ -311,3 +311,43 @@ def test_a_probability_loss_fed_logits_warns_once_before_training():
     fixed = Model(nn.Sequential(_net(4, 3), nn.Softmax(dim=1)))
     fixed.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     fixed.fit(x, y, epochs=1, verbose=0)  # warnings are errors in the tests: none here
+
+
+def test_shuffle_false_visits_the_data_in_order_every_epoch():
+    x, y = _regression(30)
+    seen: list[torch.Tensor] = []
+
+    class Inputs(nn.Module):  # records the inputs of every training forward pass
+        def __init__(self):
+            super().__init__()
+            self.inner = _net()
+
+        def forward(self, inputs):
+            if self.training and torch.is_grad_enabled():
+                seen.append(inputs[:, 0].detach().clone())
+            return self.inner(inputs)
+
+    model = Model(Inputs())
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    order = torch.cat(seen[-8:])  # the two epochs' 4 batches each (8, 8, 8, 6)
+    assert torch.equal(order[:30], x[:, 0]) and torch.equal(order[30:], x[:, 0])
+    with pytest.raises(NetTrainError, match="True or False"):
+        model.fit(x, y, shuffle="batch")
+
+
+def test_train_on_batch_steps_like_torch_optim_and_keeps_the_optimizer_state():
+    x, y = _regression(16)
+    model = Model(_net())
+    model.compile(optimizer=nettrain.keras.optimizers.Adam(learning_rate=0.01), loss="mse")
+    reference = _net()
+    optimizer = torch.optim.Adam(reference.parameters(), lr=0.01, eps=1e-7)
+    for _ in range(3):
+        loss = model.train_on_batch(x, y)
+        optimizer.zero_grad()
+        ref_loss = torch.nn.functional.mse_loss(reference(x), y)
+        ref_loss.backward()
+        optimizer.step()
+        assert loss == pytest.approx(ref_loss.detach().item(), rel=1e-6)
+    for a, b in zip(model.module.parameters(), reference.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)  # Keras' epsilon placement: close, not equal

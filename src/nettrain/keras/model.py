@@ -75,6 +75,26 @@ def _take(value: Any, index: slice) -> Any:
     return value[index]
 
 
+class _InOrder:
+    """In-memory data as its batches in order, for ``fit(..., shuffle=False)``."""
+
+    def __init__(self, data: Any, batch_size: int) -> None:
+        self.data, self.batch_size = data, batch_size
+        targets = data[1] if isinstance(data, tuple) else data["target"]
+        self.n = len(targets)
+
+    def __iter__(self) -> Any:
+        for begin in range(0, self.n, self.batch_size):
+            index = slice(begin, begin + self.batch_size)
+            if isinstance(self.data, tuple):
+                yield self.data[0][index], self.data[1][index]
+            else:
+                yield {k: v[index] for k, v in self.data.items()}
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+
 class _Epochs:
     """A dataset for fit_dataset: each epoch a new pass (a generator function is called again),
     cut to ``limit`` batches when given."""
@@ -295,28 +315,34 @@ class Model:
         Runs one ``nettrain.train`` call (see the module docstring). ``batch_size`` defaults to
         32 (Keras'); ``verbose`` 0 is silent, 2 prints Keras' line at the end of each epoch
         (``ProgbarLogger``), 1 and "auto" that line and, within an epoch, the engine's progress
-        line at most every 2 s (never a flood in a log);
-        ``validation_split`` takes the *last* fraction of ``x``/``y`` before any shuffling, as
-        Keras does (a warning says when it holds classes the training part lacks: sorted
-        data). The model ends with the weights of the last epoch; use
+        line at most every 2 s (never a flood in a log). ``shuffle=False`` keeps the data's
+        order in every epoch. ``validation_split`` takes the *last* fraction of ``x``/``y``
+        before any shuffling, as Keras does (a warning says when it holds classes the
+        training part lacks: sorted data). The model ends with the weights of the last epoch;
+        use
         ``EarlyStopping(restore_best_weights=True)`` for the best one's.
 
         Raises:
             NetTrainError: fit before compile; x and y of different lengths; a bad
                 ``validation_split``, ``epochs`` or ``verbose``; options this version does not
-                support yet (``shuffle=False``, ``class_weight``, ``sample_weight``,
-                ``steps_per_epoch``), each saying so.
+                support yet (``class_weight``, ``sample_weight``, ``steps_per_epoch``), each
+                saying so.
         """
         self._need_compiled("fit")
         self._refuse_unsupported(shuffle, class_weight, sample_weight, steps_per_epoch)
         self._check_epochs(epochs, initial_epoch)
         self._check_verbose(verbose)
         data, validation = self._fit_data(x, y, validation_split, validation_data)
+        size = (32 if batch_size is None else batch_size) if y is not None else batch_size
+        if shuffle is False and y is not None and size is not None:
+            # Keras' shuffle=False: every epoch in the data's order; as batches of a stream,
+            # which the engine reads in their own order (it shuffles in-memory data)
+            data, size = _InOrder(data, size), None
         return self._train(
             data,
             validation,
             # a loader or an iterable of batches brings its own batch size
-            batch_size=(32 if batch_size is None else batch_size) if y is not None else batch_size,
+            batch_size=size,
             epochs=epochs,
             verbose=verbose,
             callbacks=callbacks,
@@ -458,8 +484,11 @@ class Model:
     def _refuse_unsupported(
         shuffle: bool, class_weight: object, sample_weight: object, steps_per_epoch: object
     ) -> None:
+        if not isinstance(shuffle, bool):
+            raise NetTrainError(
+                "shuffle", "must be True or False", expected="a bool", received=describe(shuffle)
+            )
         given = {
-            "shuffle": shuffle is not True,
             "class_weight": class_weight is not None,
             "sample_weight": sample_weight is not None,
             "steps_per_epoch": steps_per_epoch is not None,
@@ -557,6 +586,8 @@ class Model:
     @staticmethod
     def _examples(data: Any) -> int | None:
         """Examples per epoch of the packed data (None for a loader or an iterable)."""
+        if isinstance(data, _InOrder):
+            return data.n
         if isinstance(data, tuple):
             return len(data[1])
         if isinstance(data, Mapping) and "target" in data:
@@ -631,6 +662,48 @@ class Model:
     def predict_on_batch(self, x: Any) -> Tensor:
         """The outputs for one batch (no batching, no gradients, eval mode)."""
         return self.predict(x, batch_size=max(_length(x), 1))
+
+    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
+        """One update on one batch (Keras' ``train_on_batch``): the compiled loss, its gradient
+        and one step of the compiled optimizer, whose state carries over from call to call
+        (the optimizer's Core API, on the engine's optimizer for its method).
+
+        Returns:
+            The batch's loss before the update (a number), or ``[loss, *metrics]`` with
+            metrics, or a dict with ``return_dict=True``; metrics are this batch's (Keras keeps
+            running values until ``reset_metrics``).
+
+        Raises:
+            NetTrainError: not compiled; x and y of different lengths.
+        """
+        compiled = self._need_compiled("train_on_batch")
+        inputs = (
+            {k: _as_tensor(v, f"x[{k!r}]") for k, v in x.items()}
+            if isinstance(x, Mapping)
+            else _as_tensor(x, "x")
+        )
+        targets = _as_tensor(y, "y")
+        if _length(inputs) != len(targets):
+            raise NetTrainError(
+                "y",
+                "x and y hold different numbers of examples",
+                expected=f"{_length(inputs)} targets",
+                received=f"{len(targets)}",
+            )
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        self.module.train()
+        with torch.enable_grad():
+            outputs = self._forward(inputs)
+            loss = compiled.loss(targets, outputs)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        compiled.optimizer.apply_gradients(zip(grads, params, strict=True))
+        values = {"loss": float(loss.detach())}
+        for metric in compiled.metrics:
+            values[metric.key] = float(metric.compute(targets, outputs.detach()))
+        if return_dict:
+            return values
+        listed = list(values.values())
+        return listed[0] if len(listed) == 1 else listed
 
     def _forward(self, inputs: Any) -> Tensor:
         if isinstance(inputs, Mapping):
