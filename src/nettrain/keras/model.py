@@ -25,8 +25,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,92 +33,22 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..errors import NetTrainError, NetTrainWarning, describe
+from ..errors import NetTrainError, describe
 from .callbacks import CallbackBridge, History, as_callbacks
+from .fit_data import (
+    Epochs,
+    InOrder,
+    as_tensor,
+    examples_of,
+    fit_data,
+    length,
+    take,
+    validation_of,
+)
 
 __all__ = ["Model", "load_model"]
 
 _VERBOSE = (0, 1, 2, "auto")
-
-
-def _as_tensor(value: Any, argument: str) -> Tensor:
-    if isinstance(value, Tensor):
-        return value
-    try:
-        array = np.asarray(value)
-    except Exception as error:  # ragged lists and the like
-        raise NetTrainError(
-            argument, "cannot be read as an array", received=describe(value)
-        ) from error
-    if array.dtype == object:
-        raise NetTrainError(
-            argument,
-            "holds values of mixed types or shapes",
-            expected="numbers in a rectangular array",
-            received=describe(value),
-        )
-    tensor = torch.from_numpy(array.copy())
-    return tensor.float() if tensor.is_floating_point() else tensor
-
-
-def _length(value: Any) -> int:
-    if isinstance(value, Mapping):
-        return len(next(iter(value.values())))
-    return len(value)
-
-
-def _take(value: Any, index: slice) -> Any:
-    if isinstance(value, Mapping):
-        return {k: v[index] for k, v in value.items()}
-    return value[index]
-
-
-class _InOrder:
-    """In-memory data as its batches in order, for ``fit(..., shuffle=False)``."""
-
-    def __init__(self, data: Any, batch_size: int) -> None:
-        self.data, self.batch_size = data, batch_size
-        targets = data[1] if isinstance(data, tuple) else data["target"]
-        self.n = len(targets)
-
-    def __iter__(self) -> Any:
-        for begin in range(0, self.n, self.batch_size):
-            index = slice(begin, begin + self.batch_size)
-            if isinstance(self.data, tuple):
-                yield self.data[0][index], self.data[1][index]
-            else:
-                yield {k: v[index] for k, v in self.data.items()}
-
-    def __len__(self) -> int:
-        return -(-self.n // self.batch_size)
-
-
-class _Epochs:
-    """A dataset for fit_dataset: each epoch a new pass (a generator function is called again),
-    cut to ``limit`` batches when given."""
-
-    def __init__(self, dataset: Any, limit: int | None, argument: str) -> None:
-        if not (callable(dataset) or hasattr(dataset, "__iter__")):
-            raise NetTrainError(
-                argument,
-                "is not a dataset",
-                expected="an iterable of (xs, ys) batches, or a generator function",
-                received=describe(dataset),
-            )
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
-            raise NetTrainError(
-                "batches_per_epoch", "must be a whole number >= 1", received=describe(limit)
-            )
-        self.dataset, self.limit = dataset, limit
-
-    def __iter__(self) -> Any:
-        batches = self.dataset() if callable(self.dataset) else iter(self.dataset)
-        return itertools.islice(batches, self.limit) if self.limit is not None else batches
-
-    def __len__(self) -> int:
-        if self.limit is not None:
-            return self.limit
-        return len(self.dataset)  # raises TypeError for an iterable of unknown length
 
 
 @dataclass(frozen=True)
@@ -332,12 +260,12 @@ class Model:
         self._refuse_unsupported(shuffle, class_weight, sample_weight, steps_per_epoch)
         self._check_epochs(epochs, initial_epoch)
         self._check_verbose(verbose)
-        data, validation = self._fit_data(x, y, validation_split, validation_data)
+        data, validation = fit_data(x, y, validation_split, validation_data)
         size = (32 if batch_size is None else batch_size) if y is not None else batch_size
         if shuffle is False and y is not None and size is not None:
             # Keras' shuffle=False: every epoch in the data's order; as batches of a stream,
             # which the engine reads in their own order (it shuffles in-memory data)
-            data, size = _InOrder(data, size), None
+            data, size = InOrder(data, size), None
         return self._train(
             data,
             validation,
@@ -381,11 +309,11 @@ class Model:
         self._refuse_unsupported(True, class_weight, None, None)
         self._check_epochs(epochs, initial_epoch)
         self._check_verbose(verbose)
-        data = _Epochs(dataset, batches_per_epoch, "dataset")
+        data = Epochs(dataset, batches_per_epoch, "dataset")
         if isinstance(validation_data, tuple):
-            validation = self._validation(validation_data)
+            validation = validation_of(validation_data)
         elif validation_data is not None:
-            validation = _Epochs(validation_data, validation_batches, "validation_data")
+            validation = Epochs(validation_data, validation_batches, "validation_data")
         else:
             validation = None
         return self._train(
@@ -462,7 +390,7 @@ class Model:
             options["validation_set"] = (validation, {"interval": f"{validation_freq} rounds"})
         else:
             options["validation_set"] = None
-        examples = self._examples(data)
+        examples = examples_of(data)
         if batch_size is not None and examples is not None:
             steps: int | None = -(-examples // batch_size)
         else:
@@ -503,60 +431,6 @@ class Model:
                     "shuffles every round",
                 )
 
-    def _fit_data(self, x: Any, y: Any, split: float, validation_data: Any) -> tuple[Any, Any]:
-        """The training data and the validation data for ``train``."""
-        if x is None:
-            raise NetTrainError("x", "is needed", expected="the training inputs", received="None")
-        if y is None:  # a DataLoader or an iterable of (x, y) batches brings its targets
-            if split:
-                raise NetTrainError(
-                    "validation_split",
-                    "needs x and y as arrays or tensors",
-                    received=f"validation_split={split} with x a {type(x).__name__}",
-                    hint="pass validation_data instead",
-                )
-            return x, self._validation(validation_data)
-        inputs = (
-            {k: _as_tensor(v, f"x[{k!r}]") for k, v in x.items()}
-            if isinstance(x, Mapping)
-            else _as_tensor(x, "x")
-        )
-        targets = _as_tensor(y, "y")
-        n = _length(inputs)
-        if n != len(targets):
-            raise NetTrainError(
-                "y",
-                "x and y hold different numbers of examples",
-                expected=f"{n} targets, one per input",
-                received=f"{len(targets)}",
-            )
-        validation = self._validation(validation_data)
-        if split:
-            if validation is not None:
-                raise NetTrainError(
-                    "validation_split",
-                    "cannot be used with validation_data",
-                    hint="give one of the two",
-                )
-            if not isinstance(split, (int, float)) or not 0 < split < 1:
-                raise NetTrainError(
-                    "validation_split",
-                    "must be a fraction",
-                    expected="a number in (0, 1)",
-                    received=describe(split),
-                )
-            at = int(n * (1 - split))  # Keras: the last fraction, before any shuffling
-            if at in (0, n):
-                raise NetTrainError(
-                    "validation_split",
-                    f"leaves no examples for {'training' if at == 0 else 'validation'}",
-                    received=f"{split} of {n} examples",
-                )
-            validation = self._pack(_take(inputs, slice(at, None)), targets[at:])
-            self._warn_unseen_classes(targets[:at], targets[at:])
-            inputs, targets = _take(inputs, slice(0, at)), targets[:at]
-        return self._pack(inputs, targets), validation
-
     def _check_outputs(self, compiled: Compiled, data: Any, size: int) -> None:
         """Beyond Keras: warn (through the loss) when a loss that takes probabilities gets
         outputs that are plainly logits, from one forward pass on the first examples in eval
@@ -583,77 +457,17 @@ class Model:
         if isinstance(outputs, Tensor):
             check(outputs)
 
-    @staticmethod
-    def _examples(data: Any) -> int | None:
-        """Examples per epoch of the packed data (None for a loader or an iterable)."""
-        if isinstance(data, _InOrder):
-            return data.n
-        if isinstance(data, tuple):
-            return len(data[1])
-        if isinstance(data, Mapping) and "target" in data:
-            return len(data["target"])
-        return None
-
-    @staticmethod
-    def _pack(inputs: Any, targets: Tensor) -> Any:
-        if isinstance(inputs, Mapping):
-            return {**inputs, "target": targets}
-        return (inputs, targets)
-
-    def _validation(self, validation_data: Any) -> Any:
-        if validation_data is None:
-            return None
-        if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
-            if len(validation_data) == 3:
-                raise NetTrainError(
-                    "validation_data",
-                    "sample weights in validation_data are not supported in this version",
-                    received="(x, y, sample_weight)",
-                    hint="pass (x, y)",
-                )
-            vx, vy = validation_data
-            inputs = (
-                {k: _as_tensor(v, f"validation_data x[{k!r}]") for k, v in vx.items()}
-                if isinstance(vx, Mapping)
-                else _as_tensor(vx, "validation_data x")
-            )
-            return self._pack(inputs, _as_tensor(vy, "validation_data y"))
-        return validation_data  # a DataLoader or another data form train accepts
-
-    @staticmethod
-    def _warn_unseen_classes(train_targets: Tensor, validation_targets: Tensor) -> None:
-        """Keras takes the tail as is: on sorted data it may hold classes training never sees."""
-        if train_targets.is_floating_point() and train_targets.dim() < 2:
-            return  # regression targets
-        if train_targets.dim() >= 2:  # one-hot
-            train_classes = set(train_targets.argmax(-1).unique().tolist())
-            val_classes = set(validation_targets.argmax(-1).unique().tolist())
-        else:
-            train_classes = set(train_targets.unique().tolist())
-            val_classes = set(validation_targets.unique().tolist())
-        unseen = sorted(val_classes - train_classes)
-        if unseen:
-            warnings.warn(
-                f"validation_split: the validation part (the last examples, as Keras takes "
-                f"them) holds classes the training part lacks: {unseen[:10]}; the data looks "
-                "sorted: shuffle it before fit, or pass validation_data",
-                NetTrainWarning,
-                stacklevel=4,
-            )
-
-    # ---- evaluate and predict -------------------------------------------------------------
-
     def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = "auto") -> Tensor:
         """The module's outputs for ``x``, in batches, without gradients, in eval mode."""
-        inputs = _as_tensor(x, "x") if not isinstance(x, Mapping) else x
+        inputs = as_tensor(x, "x") if not isinstance(x, Mapping) else x
         size = 32 if batch_size is None else batch_size
         mode = self.module.training
         self.module.eval()
         try:
             with torch.no_grad():
                 outputs = [
-                    self._forward(_take(inputs, slice(i, i + size)))
-                    for i in range(0, _length(inputs), size)
+                    self._forward(take(inputs, slice(i, i + size)))
+                    for i in range(0, length(inputs), size)
                 ]
         finally:
             self.module.train(mode)
@@ -661,7 +475,7 @@ class Model:
 
     def predict_on_batch(self, x: Any) -> Tensor:
         """The outputs for one batch (no batching, no gradients, eval mode)."""
-        return self.predict(x, batch_size=max(_length(x), 1))
+        return self.predict(x, batch_size=max(length(x), 1))
 
     def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
         """One update on one batch (Keras' ``train_on_batch``): the compiled loss, its gradient
@@ -678,16 +492,16 @@ class Model:
         """
         compiled = self._need_compiled("train_on_batch")
         inputs = (
-            {k: _as_tensor(v, f"x[{k!r}]") for k, v in x.items()}
+            {k: as_tensor(v, f"x[{k!r}]") for k, v in x.items()}
             if isinstance(x, Mapping)
-            else _as_tensor(x, "x")
+            else as_tensor(x, "x")
         )
-        targets = _as_tensor(y, "y")
-        if _length(inputs) != len(targets):
+        targets = as_tensor(y, "y")
+        if length(inputs) != len(targets):
             raise NetTrainError(
                 "y",
                 "x and y hold different numbers of examples",
-                expected=f"{_length(inputs)} targets",
+                expected=f"{length(inputs)} targets",
                 received=f"{len(targets)}",
             )
         params = [p for p in self.module.parameters() if p.requires_grad]
@@ -723,7 +537,7 @@ class Model:
         the predictions at once."""
         compiled = self._need_compiled("evaluate")
         predictions = self.predict(x, batch_size=batch_size)
-        targets = _as_tensor(y, "y")
+        targets = as_tensor(y, "y")
         if len(targets) != len(predictions):
             raise NetTrainError(
                 "y",

@@ -1,0 +1,234 @@
+"""The data of ``Model.fit``: x and y as tensors, the validation split, the epochs of a stream.
+
+Used by :mod:`nettrain.keras.model` only: everything here turns Keras' arguments into data in a
+form ``nettrain.train`` takes (``(x, y)``, port columns with a ``"target"``, or batches).
+
+Example:
+    >>> import torch
+    >>> data, validation = fit_data(torch.zeros(10, 2), torch.linspace(0, 1, 10), 0.2, None)
+    >>> len(data[1]), len(validation[1])
+    (8, 2)
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import NetTrainError, NetTrainWarning, describe
+
+__all__ = [
+    "Epochs",
+    "InOrder",
+    "as_tensor",
+    "examples_of",
+    "fit_data",
+    "length",
+    "pack",
+    "take",
+    "validation_of",
+    "warn_unseen_classes",
+]
+
+
+def as_tensor(value: Any, argument: str) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # ragged lists and the like
+        raise NetTrainError(
+            argument, "cannot be read as an array", received=describe(value)
+        ) from error
+    if array.dtype == object:
+        raise NetTrainError(
+            argument,
+            "holds values of mixed types or shapes",
+            expected="numbers in a rectangular array",
+            received=describe(value),
+        )
+    tensor = torch.from_numpy(array.copy())
+    return tensor.float() if tensor.is_floating_point() else tensor
+
+
+def length(value: Any) -> int:
+    if isinstance(value, Mapping):
+        return len(next(iter(value.values())))
+    return len(value)
+
+
+def take(value: Any, index: slice) -> Any:
+    if isinstance(value, Mapping):
+        return {k: v[index] for k, v in value.items()}
+    return value[index]
+
+
+class InOrder:
+    """In-memory data as its batches in order, for ``fit(..., shuffle=False)``."""
+
+    def __init__(self, data: Any, batch_size: int) -> None:
+        self.data, self.batch_size = data, batch_size
+        targets = data[1] if isinstance(data, tuple) else data["target"]
+        self.n = len(targets)
+
+    def __iter__(self) -> Any:
+        for begin in range(0, self.n, self.batch_size):
+            index = slice(begin, begin + self.batch_size)
+            if isinstance(self.data, tuple):
+                yield self.data[0][index], self.data[1][index]
+            else:
+                yield {k: v[index] for k, v in self.data.items()}
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+
+class Epochs:
+    """A dataset for fit_dataset: each epoch a new pass (a generator function is called again),
+    cut to ``limit`` batches when given."""
+
+    def __init__(self, dataset: Any, limit: int | None, argument: str) -> None:
+        if not (callable(dataset) or hasattr(dataset, "__iter__")):
+            raise NetTrainError(
+                argument,
+                "is not a dataset",
+                expected="an iterable of (xs, ys) batches, or a generator function",
+                received=describe(dataset),
+            )
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise NetTrainError(
+                "batches_per_epoch", "must be a whole number >= 1", received=describe(limit)
+            )
+        self.dataset, self.limit = dataset, limit
+
+    def __iter__(self) -> Any:
+        batches = self.dataset() if callable(self.dataset) else iter(self.dataset)
+        return itertools.islice(batches, self.limit) if self.limit is not None else batches
+
+    def __len__(self) -> int:
+        if self.limit is not None:
+            return self.limit
+        return len(self.dataset)  # raises TypeError for an iterable of unknown length
+
+
+def fit_data(x: Any, y: Any, split: float, validation_data: Any) -> tuple[Any, Any]:
+    """The training data and the validation data for ``train``."""
+    if x is None:
+        raise NetTrainError("x", "is needed", expected="the training inputs", received="None")
+    if y is None:  # a DataLoader or an iterable of (x, y) batches brings its targets
+        if split:
+            raise NetTrainError(
+                "validation_split",
+                "needs x and y as arrays or tensors",
+                received=f"validation_split={split} with x a {type(x).__name__}",
+                hint="pass validation_data instead",
+            )
+        return x, validation_of(validation_data)
+    inputs = (
+        {k: as_tensor(v, f"x[{k!r}]") for k, v in x.items()}
+        if isinstance(x, Mapping)
+        else as_tensor(x, "x")
+    )
+    targets = as_tensor(y, "y")
+    n = length(inputs)
+    if n != len(targets):
+        raise NetTrainError(
+            "y",
+            "x and y hold different numbers of examples",
+            expected=f"{n} targets, one per input",
+            received=f"{len(targets)}",
+        )
+    validation = validation_of(validation_data)
+    if split:
+        if validation is not None:
+            raise NetTrainError(
+                "validation_split",
+                "cannot be used with validation_data",
+                hint="give one of the two",
+            )
+        if not isinstance(split, (int, float)) or not 0 < split < 1:
+            raise NetTrainError(
+                "validation_split",
+                "must be a fraction",
+                expected="a number in (0, 1)",
+                received=describe(split),
+            )
+        at = int(n * (1 - split))  # Keras: the last fraction, before any shuffling
+        if at in (0, n):
+            raise NetTrainError(
+                "validation_split",
+                f"leaves no examples for {'training' if at == 0 else 'validation'}",
+                received=f"{split} of {n} examples",
+            )
+        validation = pack(take(inputs, slice(at, None)), targets[at:])
+        warn_unseen_classes(targets[:at], targets[at:])
+        inputs, targets = take(inputs, slice(0, at)), targets[:at]
+    return pack(inputs, targets), validation
+
+
+def examples_of(data: Any) -> int | None:
+    """Examples per epoch of the packed data (None for a loader or an iterable)."""
+    if isinstance(data, InOrder):
+        return data.n
+    if isinstance(data, tuple):
+        return len(data[1])
+    if isinstance(data, Mapping) and "target" in data:
+        return len(data["target"])
+    return None
+
+
+def pack(inputs: Any, targets: Tensor) -> Any:
+    if isinstance(inputs, Mapping):
+        return {**inputs, "target": targets}
+    return (inputs, targets)
+
+
+def validation_of(validation_data: Any) -> Any:
+    if validation_data is None:
+        return None
+    if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
+        if len(validation_data) == 3:
+            raise NetTrainError(
+                "validation_data",
+                "sample weights in validation_data are not supported in this version",
+                received="(x, y, sample_weight)",
+                hint="pass (x, y)",
+            )
+        vx, vy = validation_data
+        inputs = (
+            {k: as_tensor(v, f"validation_data x[{k!r}]") for k, v in vx.items()}
+            if isinstance(vx, Mapping)
+            else as_tensor(vx, "validation_data x")
+        )
+        return pack(inputs, as_tensor(vy, "validation_data y"))
+    return validation_data  # a DataLoader or another data form train accepts
+
+
+def warn_unseen_classes(train_targets: Tensor, validation_targets: Tensor) -> None:
+    """Keras takes the tail as is: on sorted data it may hold classes training never sees."""
+    if train_targets.is_floating_point() and train_targets.dim() < 2:
+        return  # regression targets
+    if train_targets.dim() >= 2:  # one-hot
+        train_classes = set(train_targets.argmax(-1).unique().tolist())
+        val_classes = set(validation_targets.argmax(-1).unique().tolist())
+    else:
+        train_classes = set(train_targets.unique().tolist())
+        val_classes = set(validation_targets.unique().tolist())
+    unseen = sorted(val_classes - train_classes)
+    if unseen:
+        warnings.warn(
+            f"validation_split: the validation part (the last examples, as Keras takes "
+            f"them) holds classes the training part lacks: {unseen[:10]}; the data looks "
+            "sorted: shuffle it before fit, or pass validation_data",
+            NetTrainWarning,
+            stacklevel=4,
+        )
+
+
+# ---- evaluate and predict -------------------------------------------------------------
