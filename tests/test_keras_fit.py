@@ -351,3 +351,30 @@ def test_train_on_batch_steps_like_torch_optim_and_keeps_the_optimizer_state():
         assert loss == pytest.approx(ref_loss.detach().item(), rel=1e-6)
     for a, b in zip(model.module.parameters(), reference.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)  # Keras' epsilon placement: close, not equal
+
+
+def test_steps_per_epoch_goes_on_where_the_last_epoch_stopped():
+    """Keras 3: with steps_per_epoch, epoch e+1 continues the data where epoch e stopped; a new
+    (reshuffled) pass begins when one ends."""
+    x, y = _regression(20)  # 5 batches of 4 per pass
+    seen: list[torch.Tensor] = []
+
+    class Inputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = _net()
+
+        def forward(self, inputs):
+            if self.training and torch.is_grad_enabled():
+                seen.append(inputs[:, 0].detach().clone())
+            return self.inner(inputs)
+
+    model = Model(Inputs())
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(x, y, batch_size=4, epochs=3, steps_per_epoch=3, verbose=0, shuffle=False)
+    assert history.params["steps"] == 3 and len(history.history["loss"]) == 3
+    visited = torch.cat(seen[-9:])  # 3 epochs x 3 batches: 9 batches, through 2 passes
+    in_order = torch.cat([x[:, 0], x[:, 0]])[:36]
+    assert torch.equal(visited, in_order)
+    with pytest.raises(NetTrainError, match="steps_per_epoch"):
+        model.fit(x, y, steps_per_epoch=0, verbose=0)

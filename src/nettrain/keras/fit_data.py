@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from ..errors import NetTrainError, NetTrainWarning, describe
 __all__ = [
     "Epochs",
     "InOrder",
+    "Steps",
     "as_tensor",
     "examples_of",
     "fit_data",
@@ -232,3 +233,69 @@ def warn_unseen_classes(train_targets: Tensor, validation_targets: Tensor) -> No
 
 
 # ---- evaluate and predict -------------------------------------------------------------
+
+
+class Steps:
+    """``steps_per_epoch`` batches per epoch, each epoch going on where the last one stopped
+    (Keras 3 keeps its data iterator across epochs when ``steps_per_epoch`` is set), a new pass
+    of the data beginning whenever one ends.
+
+    Args:
+        passes: makes the batches of one pass of the data (called again for each pass).
+        steps: batches per epoch.
+
+    >>> steps = Steps(lambda: iter(range(5)), 3)
+    >>> [list(steps) for _ in range(3)]
+    [[0, 1, 2], [3, 4, 0], [1, 2, 3]]
+    """
+
+    def __init__(self, passes: Callable[[], Iterator[Any]], steps: int) -> None:
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise NetTrainError(
+                "steps_per_epoch",
+                "must be a whole number >= 1",
+                expected="an int >= 1, or None",
+                received=describe(steps),
+            )
+        self.passes, self.steps = passes, steps
+        self._current: Iterator[Any] | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        for _ in range(self.steps):
+            batch = self._next()
+            if batch is None:
+                return  # the data gave no batch at all
+            yield batch
+
+    def _next(self) -> Any:
+        for _ in range(2):  # the current pass, then (if it was over) one new pass
+            if self._current is None:
+                self._current = iter(self.passes())
+            try:
+                return next(self._current)
+            except StopIteration:
+                self._current = None
+        return None
+
+    def __len__(self) -> int:
+        return self.steps
+
+
+def shuffled_passes(data: Any, batch_size: int, shuffle: bool, seed: int) -> Callable[[], Any]:
+    """The batches of one pass of in-memory ``data`` per call: pass p in the order of
+    :func:`nettrain.data.batching.round_permutation` (seed, p), or the data's order."""
+    from ..data.batching import round_permutation
+
+    targets = data[1] if isinstance(data, tuple) else data["target"]
+    n, count = len(targets), itertools.count(1)
+
+    def one_pass() -> Iterator[Any]:
+        order = round_permutation(seed, next(count), n) if shuffle else torch.arange(n)
+        for begin in range(0, n, batch_size):
+            index = order[begin : begin + batch_size]
+            if isinstance(data, tuple):
+                yield data[0][index], data[1][index]
+            else:
+                yield {k: v[index] for k, v in data.items()}
+
+    return one_pass

@@ -34,14 +34,17 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import NetTrainError, describe
+from ..runtime.seed import DEFAULT_SEED
 from .callbacks import CallbackBridge, History, as_callbacks
 from .fit_data import (
     Epochs,
     InOrder,
+    Steps,
     as_tensor,
     examples_of,
     fit_data,
     length,
+    shuffled_passes,
     take,
     validation_of,
 )
@@ -244,7 +247,9 @@ class Model:
         32 (Keras'); ``verbose`` 0 is silent, 2 prints Keras' line at the end of each epoch
         (``ProgbarLogger``), 1 and "auto" that line and, within an epoch, the engine's progress
         line at most every 2 s (never a flood in a log). ``shuffle=False`` keeps the data's
-        order in every epoch. ``validation_split`` takes the *last* fraction of ``x``/``y``
+        order in every epoch; ``steps_per_epoch`` makes each epoch that many batches, going on
+        where the last epoch stopped (a new pass of the data, reshuffled, when one ends), as
+        Keras 3 does. ``validation_split`` takes the *last* fraction of ``x``/``y``
         before any shuffling, as Keras does (a warning says when it holds classes the
         training part lacks: sorted data). The model ends with the weights of the last epoch;
         use
@@ -253,16 +258,23 @@ class Model:
         Raises:
             NetTrainError: fit before compile; x and y of different lengths; a bad
                 ``validation_split``, ``epochs`` or ``verbose``; options this version does not
-                support yet (``class_weight``, ``sample_weight``, ``steps_per_epoch``), each
-                saying so.
+                support yet (``class_weight``, ``sample_weight``), each saying so.
         """
         self._need_compiled("fit")
-        self._refuse_unsupported(shuffle, class_weight, sample_weight, steps_per_epoch)
+        self._refuse_unsupported(shuffle, class_weight, sample_weight)
         self._check_epochs(epochs, initial_epoch)
         self._check_verbose(verbose)
         data, validation = fit_data(x, y, validation_split, validation_data)
         size = (32 if batch_size is None else batch_size) if y is not None else batch_size
-        if shuffle is False and y is not None and size is not None:
+        if steps_per_epoch is not None:
+            # Keras 3: each epoch is steps_per_epoch batches, going on where the last stopped
+            if y is not None and size is not None:
+                data = Steps(shuffled_passes(data, size, shuffle, DEFAULT_SEED), steps_per_epoch)
+            else:
+                stream = data
+                data = Steps(lambda: iter(stream), steps_per_epoch)
+            size = None
+        elif shuffle is False and y is not None and size is not None:
             # Keras' shuffle=False: every epoch in the data's order; as batches of a stream,
             # which the engine reads in their own order (it shuffles in-memory data)
             data, size = InOrder(data, size), None
@@ -306,7 +318,7 @@ class Model:
             NetTrainError: as :meth:`fit`; a dataset that is not iterable.
         """
         self._need_compiled("fit_dataset")
-        self._refuse_unsupported(True, class_weight, None, None)
+        self._refuse_unsupported(True, class_weight, None)
         self._check_epochs(epochs, initial_epoch)
         self._check_verbose(verbose)
         data = Epochs(dataset, batches_per_epoch, "dataset")
@@ -409,9 +421,7 @@ class Model:
         return history
 
     @staticmethod
-    def _refuse_unsupported(
-        shuffle: bool, class_weight: object, sample_weight: object, steps_per_epoch: object
-    ) -> None:
+    def _refuse_unsupported(shuffle: bool, class_weight: object, sample_weight: object) -> None:
         if not isinstance(shuffle, bool):
             raise NetTrainError(
                 "shuffle", "must be True or False", expected="a bool", received=describe(shuffle)
@@ -419,7 +429,6 @@ class Model:
         given = {
             "class_weight": class_weight is not None,
             "sample_weight": sample_weight is not None,
-            "steps_per_epoch": steps_per_epoch is not None,
         }
         for name, is_given in given.items():
             if is_given:
