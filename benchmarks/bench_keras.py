@@ -56,7 +56,15 @@ import torch
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_mlp import DEFAULT_DATA, LEARNING_RATE, Stopwatch, accuracy, hand_loop, load_data
+from bench_mlp import (
+    DEFAULT_DATA,
+    LEARNING_RATE,
+    Stopwatch,
+    accuracy,
+    hand_loop,
+    load_data,
+    machine_load,
+)
 
 import nettrain
 import nettrain.keras as nk
@@ -243,17 +251,6 @@ CONTENDERS: dict[str, Callable[[Data, Case], Run]] = {
 
 # --------------------------------------------------------------------------------------------
 # run and report
-
-
-def machine_load() -> str:
-    parts = []
-    try:
-        parts.append("load " + Path("/proc/loadavg").read_text().split()[0])
-        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-        parts.append("cpu pressure avg10 " + some.split()[1].split("=")[1] + "%")
-    except (OSError, IndexError):
-        pass
-    return ", ".join(parts) or "load unknown"
 
 
 def bench(
