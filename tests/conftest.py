@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import struct
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -40,6 +43,19 @@ def assert_same_weights(a: nn.Module, b: nn.Module) -> None:
 
 
 QUIET = {"training_progress_reporting": None}
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name: str) -> ModuleType:
+    """The script ``examples/<name>.py`` imported as a module (its ``main`` is not run)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses in the script look their module up here
+    spec.loader.exec_module(module)
+    return module
+
 
 # --- The real Fashion-MNIST ---------------------------------------------------------------------
 # Tests that need it find it through NETTRAIN_DATA (a folder holding fashion-mnist/), read once

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tfjs_guide.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("tfjs_guide_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_example
 
 
 def test_the_layers_api_steps(capsys):
-    guide = _load()
+    guide = load_example("tfjs_guide")
     data, labels = guide.make_data()
     out = guide.layers_api(data, labels, epochs=5)
     assert "Total params: 25,450" in out["summary"] and "25,120" in out["summary"]
@@ -39,7 +26,7 @@ def test_the_layers_api_steps(capsys):
 
 
 def test_the_core_api_steps():
-    guide = _load()
+    guide = load_example("tfjs_guide")
     data, labels = guide.make_data()
     costs = guide.core_api(data, labels, epochs=5)
     assert len(costs) == 15 and costs[-1] < 0.8 * costs[0]
