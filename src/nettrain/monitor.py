@@ -241,6 +241,8 @@ class Monitor:
         example_losses: ExampleLosses | None = None,
     ) -> None:
         self.net, self.inputs, self.plan = net, inputs, plan
+        # class weights shape training only; a weight column weighs validation examples too
+        self.validation_plan = plan.for_validation()
         self.example_losses = example_losses
         self.term = plan.terms[0]
         task, scores, classes = task_of(self.term)
@@ -376,7 +378,7 @@ class Monitor:
     def evaluate(self) -> dict[str, Any]:
         """The loss and measurements of the net on the validation set (eval mode, no grad)."""
         stats = self._make_accumulator()
-        ports = _PortLosses(self.plan) if self._ports is not None else None
+        ports = _PortLosses(self.validation_plan) if self._ports is not None else None
         was_training = self.net.training
         self.net.eval()
         on_device = self.validation is not None and self.validation.source.on_device
@@ -385,7 +387,8 @@ class Monitor:
                 if not on_device:
                     batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
                 outputs = self.plan.forward(self.net, self.inputs, batch)
-                self.observe_into(stats, outputs, batch, self.plan(outputs, batch))
+                loss = self.validation_plan(outputs, batch)
+                self.observe_into(stats, outputs, batch, loss)
                 if ports is not None:
                     ports.add(outputs, batch)
         self.net.train(was_training)

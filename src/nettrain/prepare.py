@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ from .prepare_data import (
     reference_sample,
     resolve_validation,
 )
+from .prepare_weights import unbind_weights, weigh_plan, weight_column
 from .runtime.memory import available_bytes
 from .runtime.threads import choose_threads
 from .typed import Typed
@@ -167,12 +169,15 @@ def _worth_tuning_threads(opts: Options, total_steps: int | None, time_goal: flo
     return total_steps is None or total_steps >= MIN_STEPS_TO_TUNE_THREADS
 
 
-def _updater_factory(opts: Options) -> Callable[[nn.Module, int | None], Any]:
-    def make(module: nn.Module, total: int | None = None) -> Any:
+def _updater_factory(opts: Options) -> Callable[..., Any]:
+    def make(module: nn.Module, total: int | None = None, carry: bool = False) -> Any:
+        """The run's updater (``carry``: it starts from the method's carried state), or one
+        for a throwaway copy timed before the run (which must leave that state alone)."""
         schedule = {} if opts.update_schedule is None else {"update_schedule": opts.update_schedule}
+        method = opts.method if carry else dataclasses.replace(opts.method, state=None)
         return build_updater(
             module,
-            opts.method,
+            method,
             multipliers=opts.learning_rate_multipliers,
             fused=True,  # torch's fused kernels: faster than foreach on CPU and GPU
             total_steps=total,
@@ -200,7 +205,7 @@ def _plan_length(
     binding: PortBinding,
     typed: Typed,
     batch_size: int,
-    make_updater: Callable[[nn.Module, int | None], Any],
+    make_updater: Callable[..., Any],
     clock: Clock,
 ) -> _Length:
     """Rounds and threads: timed steps on a throwaway copy of the net where they are automatic."""
@@ -309,6 +314,7 @@ def prepare(
         if typed.form is not None:  # encoded data: keep the name of the form the user gave
             source = InMemorySource(PortTable(source.table.columns, typed.form), source.seed)
         source = source.to(opts.device)
+    source, weights_column = weight_column(source, opts.example_weights)
     # The first sample is taken at the batch size training will most likely use, so a stream
     # can replay it as round 1's first batch; smaller samples are slices of it.
     try:
@@ -323,6 +329,7 @@ def prepare(
         )
         raise
     binding = bind_inputs(net, source.names, argument="data")
+    binding = unbind_weights(binding, weights_column, sample)
     net.to(opts.device)
     # Probing runs in eval mode so that it changes nothing in the net (BatchNorm statistics).
     net.eval()
@@ -344,6 +351,7 @@ def prepare(
         classes=typed.class_targets(),
     )
     try:
+        plan = weigh_plan(plan, opts.example_weights, weights_column, sample, typed, opts.device)
         if example_losses:  # asked for by name: the data and the loss must allow it
             check_example_losses(source, plan)
         return _with_loss(net, source, sample, binding, plan, opts, clock, typed, dtype)
@@ -380,7 +388,7 @@ def _with_loss(
     net.train()
     make_updater = _updater_factory(opts)
     length = _plan_length(net, opts, source, binding, typed, batch_size, make_updater, clock)
-    updater = make_updater(net, length.total_steps)
+    updater = make_updater(net, length.total_steps, carry=True)
     return Session(
         net,
         opts,

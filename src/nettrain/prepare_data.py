@@ -153,7 +153,9 @@ def _check_validation_examples(source: BatchSource, other: BatchSource, typed: T
         encoder = typed.encoders.get(name)
         if encoder is not None and encoder.kind in ("tokens", "characters"):
             continue  # text is padded per column: lengths differ legitimately
-        given = theirs[name]
+        given = theirs.get(name)
+        if given is None:  # the optional weight column
+            continue
         if tuple(given.shape[1:]) != tuple(column.shape[1:]) or given.dtype != column.dtype:
             raise NetTrainError(
                 "validation_set",
@@ -227,7 +229,9 @@ def resolve_validation(
     )
     if isinstance(other, InMemorySource):
         other = other.to(opts.device)
-    if set(other.names) != set(source.names):
+    # a weight column is optional: validation examples without weights count alike
+    column = getattr(plan.weights, "column", None)
+    if set(other.names) - {column} != set(source.names) - {column}:
         raise NetTrainError(
             "validation_set",
             "the validation data has other ports than the training data",

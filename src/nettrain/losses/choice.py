@@ -7,6 +7,7 @@ The rule is in the package's docstring (:mod:`nettrain.losses`).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -236,8 +237,25 @@ def _custom_term(
             )
         return value if value.ndim == 0 else value.mean()
 
+    # The per-example form (example weights, example_losses): a torch loss module unreduced,
+    # else the callable's own values when it gives one per example, else one call per example.
+    unreduced = None
+    if isinstance(spec, nn.modules.loss._Loss) and getattr(spec, "reduction", None) == "mean":
+        unreduced = copy.copy(spec)  # shares the module's tensors (class weights and the like)
+        unreduced.reduction = "none"
+
     def each(out: Tensor, t: Tensor) -> Tensor:
-        return torch.stack([fn(out[i : i + 1], t[i : i + 1]) for i in range(out.shape[0])])
+        n = out.shape[0]
+        if unreduced is not None:
+            value = unreduced(out, t) if target is not None else unreduced(out)
+            # a class-weighted module's mean divides by the weights: its per-example values
+            # are not its loss of each example, so those are taken one by one
+            if value.ndim >= 1 and value.shape[0] == n and getattr(spec, "weight", None) is None:
+                return value.reshape(n, -1).mean(1)
+        value = spec(out, t) if target is not None else spec(out)
+        if isinstance(value, Tensor) and value.ndim == 1 and value.shape[0] == n:
+            return value
+        return torch.stack([fn(out[i : i + 1], t[i : i + 1]) for i in range(n)])
 
     return LossTerm(port, target, f"custom:{label}", 1.0, fn, each, None, None)
 

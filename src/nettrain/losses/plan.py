@@ -18,8 +18,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -147,12 +149,14 @@ class LossPlan:
 
     terms: list[LossTerm]
     output_is_loss: str | None = None
+    # how much each example counts (nettrain.losses.weights.ExampleWeights), or None
+    weights: Any = None
     _fast: Callable[[Mapping[str, Tensor], Mapping[str, Tensor]], Tensor] | None = field(
-        default=None, repr=False
+        default=None, init=False, repr=False
     )
 
     def __post_init__(self) -> None:
-        if len(self.terms) == 1 and self.terms[0].weight == 1.0:
+        if self.weights is None and len(self.terms) == 1 and self.terms[0].weight == 1.0:
             term = self.terms[0]
             fn, tgt = term.fn, term.target
             read = logits_key(term.output) if term.tap is not None else term.output
@@ -165,8 +169,9 @@ class LossPlan:
         if self._fast is not None:
             return self._fast(outputs, batch)
         total: Tensor | None = None
+        losses = self.per_term(outputs, batch)
         for term in self.terms:
-            value = term.fn(term.prediction(outputs), term.target_of(batch))
+            value = losses[term.output]
             if term.weight != 1.0:
                 value = value * term.weight
             total = value if total is None else total + value
@@ -176,11 +181,33 @@ class LossPlan:
     def per_term(
         self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]
     ) -> dict[str, Tensor]:
-        """Each output port's own (unweighted) loss."""
-        return {t.output: t.fn(t.prediction(outputs), t.target_of(batch)) for t in self.terms}
+        """Each output port's own loss (without the term's weight in the total; with the
+        examples' weights, where the plan has them and the batch carries them)."""
+        losses: dict[str, Tensor] = {}
+        weights = None
+        for term in self.terms:
+            prediction, target = term.prediction(outputs), term.target_of(batch)
+            if self.weights is not None and weights is None:
+                weights = self.weights.of(batch, prediction.dtype)
+            if weights is None:
+                value = term.fn(prediction, target)
+            else:
+                assert term.per_example is not None
+                value = (term.per_example(prediction, target) * weights).mean()
+            losses[term.output] = value
+        return losses
+
+    def for_validation(self) -> LossPlan:
+        """The plan the validation loss is computed with: the same terms, weighted only by
+        weights the validation examples carry (a column), never by class weights."""
+        if self.weights is None:
+            return self
+        return dataclasses.replace(self, weights=self.weights.for_validation())
 
     def per_example(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
-        """The weighted loss of every example in the batch, shape [batch]."""
+        """The loss of every example in the batch, its terms summed with their weights, shape
+        [batch] (the examples' own weights left out: ``example_losses`` are each example's
+        loss)."""
         total: Tensor | None = None
         for term in self.terms:
             assert term.per_example is not None

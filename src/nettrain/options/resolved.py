@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from ..errors import NetTrainError, describe, did_you_mean
+from ..losses.weights import parse_example_weights
 from ..optim import MethodSpec, parse_method
 from ..runtime.device import resolve_device
 from ..runtime.precision import resolve_precision
@@ -49,6 +50,7 @@ KNOWN_OPTIONS = (
     "training_stopping_criterion",
     "training_progress_function",
     "training_update_schedule",
+    "example_weights",
 )
 
 # Options of SPEC S1.3 that later versions add; naming one says so instead of "unknown".
@@ -87,6 +89,7 @@ class Options:
     stopping_criterion: Any = None
     progress_function: Any = None
     update_schedule: Any = None
+    example_weights: Any = None  # checked form; see nettrain.losses.weights
 
 
 def _is_auto(value: object) -> bool:
@@ -210,4 +213,5 @@ def resolve_options(options: Mapping[str, object]) -> Options:
         stopping_criterion=get("training_stopping_criterion"),
         progress_function=get("training_progress_function"),
         update_schedule=get("training_update_schedule"),
+        example_weights=parse_example_weights(get("example_weights")),
     )
