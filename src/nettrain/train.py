@@ -272,7 +272,12 @@ def _run(
             rounds_time_target=session.rounds_time_target,
             max_auto_rounds=auto.MAX_AUTO_ROUNDS,
         )
-        run(state, plan, clock)
+        try:
+            run(state, plan, clock)
+        finally:
+            carried = opts.method.state
+            if carried is not None and state.reason != "weights_diverged":
+                carried.keep(updater, updater.step_count)  # for the next run (even stopped)
     final_net: nn.Module = net
     if state.reason == "weights_diverged":
         final_net = copy_module(net)

@@ -14,9 +14,18 @@ Example:
 """
 
 from .builder import build_updater
+from .carry import UpdaterState
 from .methods import MethodSpec, parse_method
 from .scheduled import ScheduledUpdater
 from .signum import Signum
 from .updater import Updater
 
-__all__ = ["MethodSpec", "ScheduledUpdater", "Signum", "Updater", "build_updater", "parse_method"]
+__all__ = [
+    "MethodSpec",
+    "ScheduledUpdater",
+    "Signum",
+    "Updater",
+    "UpdaterState",
+    "build_updater",
+    "parse_method",
+]

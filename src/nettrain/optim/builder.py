@@ -301,10 +301,20 @@ def build_updater(
     frozen = [n for n, _ in named if rates[n] == 0]
     values = (l2, grad_clip, weight_clip)
     if update_schedule is not None:
+        if spec.state is not None:
+            raise NetTrainError(
+                "method['state']",
+                "an optimizer state cannot be carried over with a training_update_schedule "
+                "(each group keeps its own optimizer)",
+                hint="leave the state sub-option out",
+            )
         return _build_scheduled(
             net, spec, update_schedule, named, rates, values, fused, schedule, steps
         )
-    return _assemble(spec, trained, rates, frozen, values, fused, schedule, steps)
+    updater = _assemble(spec, trained, rates, frozen, values, fused, schedule, steps)
+    if spec.state is not None:
+        spec.state.restore(updater)  # the last run's moments, this run's rates and settings
+    return updater
 
 
 _PartValues = tuple[dict[str, float], dict[str, float], dict[str, float]]

@@ -63,6 +63,7 @@ from ..errors import NetTrainError, close_matches, describe, did_you_mean
 from ..options.parts import plain_part
 from ..scalars import as_int, as_real, is_bool
 from ..schedules import resolve_schedule, schedule_name
+from .carry import UpdaterState
 
 __all__ = [
     "DEFAULT_LEARNING_RATES",
@@ -134,6 +135,7 @@ METHOD_SWITCHES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 
 # Sub-options every method takes; kept out of ``hyper`` because they are not the optimizer's.
 _COMMON = (
+    "state",
     "learning_rate",
     "learning_rate_schedule",
     "l2_regularization",
@@ -340,6 +342,8 @@ class MethodSpec:
         l2_regularization: None, a number, or a part spec (raw until the net is known).
         gradient_clipping: None, a number, or a part spec: elementwise clamp of gradients.
         weight_clipping: None, a number, or a part spec: clamp of weights after each update.
+        state: an :class:`~nettrain.optim.carry.UpdaterState` the run starts from and leaves
+            its optimizer state in, or None (a fresh optimizer, as NetTrain's).
     """
 
     name: str
@@ -349,6 +353,7 @@ class MethodSpec:
     l2_regularization: object = None
     gradient_clipping: object = None
     weight_clipping: object = None
+    state: Any = field(default=None, compare=False, repr=False)
 
     def describe(self) -> dict[str, Any]:
         """A plain JSON-able dict for the results: method, learning rate and sub-options.
@@ -410,6 +415,47 @@ def _split_method(method: object) -> tuple[str, Mapping[Any, Any]]:
         expected="'auto', a method name such as 'adam', or (name, {sub-options})",
         received=describe(method),
     )
+
+
+def _check_state(value: object, where: str) -> object:
+    if value is not None and not isinstance(value, UpdaterState):
+        raise NetTrainError(
+            where,
+            "wrong type",
+            expected="a nettrain.optim.UpdaterState (or None)",
+            received=describe(value),
+            hint="make one with nettrain.optim.UpdaterState() and pass it to every run",
+        )
+    return value
+
+
+def _read_sub_option(
+    name: str,
+    key: str,
+    value: object,
+    switches: Sequence[str],
+    hyper: dict[str, Any],
+    common: dict[str, object],
+) -> None:
+    """Check one sub-option of method ``name`` into ``hyper`` (the method's own) or
+    ``common`` (those every method has)."""
+    where = f"method[{key!r}]"
+    if key == "line_search":
+        hyper[key] = _check_line_search(value, where)
+    elif key in switches:
+        if _check_switch(value, where):
+            hyper[key] = True
+    elif key in _CHECKS:
+        hyper[key] = _check_number(key, value, where, name)
+    elif key == "state":
+        common[key] = _check_state(value, where)
+    elif key == "learning_rate_schedule":
+        resolve_schedule(value, argument=where)  # fail now, not at the first step
+        common[key] = value
+    elif key == "learning_rate":
+        common[key] = None if _is_auto(value) else _check_learning_rate(value, where)
+    else:
+        common[key] = _check_part_option(key, value, where)
 
 
 def parse_method(method: object = "auto", learning_rate: object = "auto") -> MethodSpec:
@@ -479,21 +525,7 @@ def parse_method(method: object = "auto", learning_rate: object = "auto") -> Met
                 "method", f"sub-option {key!r} is given twice", received=repr(raw_key)
             )
         seen.add(key)
-        where = f"method[{key!r}]"
-        if key == "line_search":
-            hyper[key] = _check_line_search(value, where)
-        elif key in switches:
-            if _check_switch(value, where):
-                hyper[key] = True
-        elif key in _CHECKS:
-            hyper[key] = _check_number(key, value, where, name)
-        elif key == "learning_rate_schedule":
-            resolve_schedule(value, argument=where)  # fail now, not at the first step
-            common[key] = value
-        elif key == "learning_rate":
-            common[key] = None if _is_auto(value) else _check_learning_rate(value, where)
-        else:
-            common[key] = _check_part_option(key, value, where)
+        _read_sub_option(name, key, value, switches, hyper, common)
 
     _check_combinations(name, hyper)
     rate = DEFAULT_LEARNING_RATES[name]
@@ -519,4 +551,5 @@ def parse_method(method: object = "auto", learning_rate: object = "auto") -> Met
         l2_regularization=common.get("l2_regularization"),
         gradient_clipping=common.get("gradient_clipping"),
         weight_clipping=common.get("weight_clipping"),
+        state=common.get("state"),
     )

@@ -105,7 +105,7 @@ def build_tensor_updater(
     def bound(value: object) -> ValueGroups:
         return [] if value is None else [(float(value), tensors)]  # type: ignore[arg-type]
 
-    return Updater(
+    updater = Updater(
         spec=spec,
         optimizer=optimizer,
         implementation=implementation,
@@ -119,6 +119,9 @@ def build_tensor_updater(
         weight_clipping=bound(spec.weight_clipping),
         closure_l2=[],
     )
+    if spec.state is not None:
+        spec.state.restore(updater)
+    return updater
 
 
 class TensorSteps:
@@ -131,6 +134,7 @@ class TensorSteps:
     def __init__(self) -> None:
         # Keyed by the variables' ids: the updater holds the tensors, so no id is reused.
         self._updaters: dict[frozenset[int], Updater] = {}
+        self._seen: dict[frozenset[int], int] = {}  # the shared state's version each one has
         self.steps = 0
 
     def set_learning_rate(self, rate: float) -> None:
@@ -159,10 +163,14 @@ class TensorSteps:
                 received=f"{len(variables)} tensors",
             )
         key = frozenset(map(id, variables))
+        spec = parse_method(method)
         updater = self._updaters.get(key)
+        carry = spec.state
         if updater is None:
-            updater = build_tensor_updater(variables, parse_method(method))
+            updater = build_tensor_updater(variables, spec)
             self._updaters[key] = updater
+        elif carry is not None and self._seen.get(key) != carry.version:
+            carry.restore(updater)  # a run (fit) moved the shared state on since
         # torch.optim reads .grad: lend it the gradients, then give the user's back.
         saved = [v.grad for v in variables]
         try:
@@ -173,6 +181,9 @@ class TensorSteps:
             for v, g in zip(variables, saved, strict=True):
                 v.grad = g
         self.steps += 1
+        if carry is not None:
+            carry.keep(updater, 1)
+            self._seen[key] = carry.version
 
 
 def check_variables(var_list: object, argument: str = "var_list") -> list[torch.Tensor]:

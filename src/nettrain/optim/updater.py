@@ -328,12 +328,17 @@ class Updater:
         self.step_count = int(state["step_count"])
         # torch replaces the group dicts with copies of the saved ones (their rates included):
         # point the schedule at the new dicts and put back this updater's base rates.
-        bases = [base for _, base in self._base_lrs]
-        self._base_lrs = list(zip(self.optimizer.param_groups, bases, strict=True))
+        self.rebind_groups()
         if self._schedule is None:
             for group, base in self._base_lrs:
                 group["lr"] = base
         self._load_rate_state(state)
+
+    def rebind_groups(self) -> None:
+        """Point the rates at the optimizer's param groups again, after ``load_state_dict``
+        replaced the group dicts (the base rates stay this updater's)."""
+        bases = [base for _, base in self._base_lrs]
+        self._base_lrs = list(zip(self.optimizer.param_groups, bases, strict=True))
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary: the method's description plus how it runs on this net.
