@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..errors import NetTrainError, describe, did_you_mean
+from ..optim.carry import UpdaterState
 from ..optim.methods import parse_method
 from ..optim.tensors import TensorSteps, check_variables, loss_and_gradients
 from ..scalars import as_real, is_bool
@@ -114,7 +115,10 @@ class Optimizer:
 
     def __init__(self, learning_rate: object, weight_decay: object = None, **kwargs: Any) -> None:
         cls = type(self).__name__
-        self._steps = TensorSteps()  # the Core API's optimizer state, per set of variables
+        self._steps = TensorSteps()  # the Core API's optimizers, one per set of variables
+        # the optimizer state shared by fit, train_on_batch and the Core API, as Keras keeps
+        # one optimizer state across calls
+        self._carry = UpdaterState()
         self._learning_rate = self._check_rate(learning_rate)
         self.weight_decay = (
             None if weight_decay is None else number_arg(f"{cls}(weight_decay)", weight_decay, 0.0)
@@ -188,8 +192,9 @@ class Optimizer:
 
     @property
     def iterations(self) -> int:
-        """The number of updates made through :meth:`minimize` and :meth:`apply_gradients`."""
-        return self._steps.steps
+        """The number of updates made: by ``fit`` (every epoch of every call), ``train_on_batch``,
+        :meth:`minimize` and :meth:`apply_gradients`."""
+        return self._carry.updates
 
     def get_config(self) -> dict[str, Any]:
         """Keras' config: every constructor argument, so ``from_config`` rebuilds the object."""
@@ -246,6 +251,14 @@ class Optimizer:
             out["gradient_clipping"] = self._common["clipvalue"]
         return name, out
 
+    def carried_method(self) -> tuple[str, dict[str, Any]]:
+        """:meth:`method` with this optimizer's state (``{"state": ...}``, an
+        :class:`~nettrain.optim.UpdaterState`): a run or an update given it goes on from the
+        moments and step counts that the last one left, as a Keras optimizer does across
+        ``fit`` calls. ``fit`` and the Core API use it; :meth:`method` alone starts afresh."""
+        name, options = self.method()
+        return name, {**options, "state": self._carry}
+
     # --- the Core API -----------------------------------------------------------------------
 
     def minimize(
@@ -280,7 +293,7 @@ class Optimizer:
             tensor(4.)
         """
         loss, variables, grads = loss_and_gradients(f, var_list)
-        self._steps.step(self.method(), variables, grads)
+        self._steps.step(self.carried_method(), variables, grads)
         return loss.detach() if return_cost else None
 
     def apply_gradients(
@@ -328,5 +341,5 @@ class Optimizer:
                 )
             # A copy: the engine clips gradients in place (clipvalue).
             grads.append(None if g is None else g.detach().to(v.dtype, copy=True))
-        self._steps.step(self.method(), variables, grads)
-        return self._steps.steps
+        self._steps.step(self.carried_method(), variables, grads)
+        return self.iterations

@@ -23,7 +23,11 @@ from torch import Tensor
 
 from ..errors import NetTrainError, NetTrainWarning, describe
 
+# The data column that Keras' sample weights travel in (the engine's example_weights column).
+SAMPLE_WEIGHT = "sample_weight"
+
 __all__ = [
+    "SAMPLE_WEIGHT",
     "Epochs",
     "InOrder",
     "Steps",
@@ -32,6 +36,7 @@ __all__ = [
     "fit_data",
     "length",
     "pack",
+    "sample_weights",
     "take",
     "validation_of",
     "warn_unseen_classes",
@@ -118,8 +123,12 @@ class Epochs:
         return len(self.dataset)  # raises TypeError for an iterable of unknown length
 
 
-def fit_data(x: Any, y: Any, split: float, validation_data: Any) -> tuple[Any, Any]:
-    """The training data and the validation data for ``train``."""
+def fit_data(
+    x: Any, y: Any, split: float, validation_data: Any, sample_weight: Any = None
+) -> tuple[Any, Any]:
+    """The training data and the validation data for ``train``; with sample weights (given,
+    or in ``validation_data``'s third place) both as port columns with a
+    :data:`SAMPLE_WEIGHT` column."""
     if x is None:
         raise NetTrainError("x", "is needed", expected="the training inputs", received="None")
     if y is None:  # a DataLoader or an iterable of (x, y) batches brings its targets
@@ -129,6 +138,13 @@ def fit_data(x: Any, y: Any, split: float, validation_data: Any) -> tuple[Any, A
                 "needs x and y as arrays or tensors",
                 received=f"validation_split={split} with x a {type(x).__name__}",
                 hint="pass validation_data instead",
+            )
+        if sample_weight is not None:
+            raise NetTrainError(
+                "sample_weight",
+                "needs x and y as arrays or tensors",
+                received=f"sample_weight with x a {type(x).__name__}",
+                hint="yield (x, y, sample_weight) batches from the dataset instead",
             )
         return x, validation_of(validation_data)
     inputs = (
@@ -145,6 +161,7 @@ def fit_data(x: Any, y: Any, split: float, validation_data: Any) -> tuple[Any, A
             expected=f"{n} targets, one per input",
             received=f"{len(targets)}",
         )
+    weights = None if sample_weight is None else sample_weights(sample_weight, n)
     validation = validation_of(validation_data)
     if split:
         if validation is not None:
@@ -167,10 +184,43 @@ def fit_data(x: Any, y: Any, split: float, validation_data: Any) -> tuple[Any, A
                 f"leaves no examples for {'training' if at == 0 else 'validation'}",
                 received=f"{split} of {n} examples",
             )
-        validation = pack(take(inputs, slice(at, None)), targets[at:])
+        tail = None if weights is None else weights[at:]
+        validation = pack(take(inputs, slice(at, None)), targets[at:], tail)
         warn_unseen_classes(targets[:at], targets[at:])
         inputs, targets = take(inputs, slice(0, at)), targets[:at]
-    return pack(inputs, targets), validation
+        weights = None if weights is None else weights[:at]
+    if weights is None and isinstance(validation, Mapping) and SAMPLE_WEIGHT in validation:
+        # weighted validation data: the training examples weigh 1 each (Keras' default)
+        weights = torch.ones(len(targets))
+    return pack(inputs, targets, weights), validation
+
+
+def sample_weights(value: Any, n: int, argument: str = "sample_weight") -> Tensor:
+    """Keras' ``sample_weight``: one number >= 0 per example (``[n]`` or ``[n, 1]``).
+
+    >>> sample_weights([1, 2], 2).tolist()
+    [1.0, 2.0]
+    """
+    weights = as_tensor(value, argument).double()
+    if weights.ndim == 2 and weights.shape[1] == 1:
+        weights = weights[:, 0]
+    if weights.ndim != 1 or len(weights) != n:
+        raise NetTrainError(
+            argument,
+            "must hold one weight per example",
+            expected=f"{n} numbers (shape [{n}] or [{n}, 1])",
+            received=f"shape {tuple(weights.shape)}",
+        )
+    bad = ~(torch.isfinite(weights) & (weights >= 0))
+    if bool(bad.any()):
+        index = int(bad.nonzero()[0, 0])
+        raise NetTrainError(
+            argument,
+            "every weight must be a finite number >= 0",
+            index=index,
+            received=repr(float(weights[index])),
+        )
+    return weights.float()
 
 
 def examples_of(data: Any) -> int | None:
@@ -184,7 +234,11 @@ def examples_of(data: Any) -> int | None:
     return None
 
 
-def pack(inputs: Any, targets: Tensor) -> Any:
+def pack(inputs: Any, targets: Tensor, weights: Tensor | None = None) -> Any:
+    """``(x, y)``, or port columns when the inputs are named or the examples are weighted."""
+    if weights is not None:
+        named = dict(inputs) if isinstance(inputs, Mapping) else {"input": inputs}
+        return {**named, "target": targets, SAMPLE_WEIGHT: weights}
     if isinstance(inputs, Mapping):
         return {**inputs, "target": targets}
     return (inputs, targets)
@@ -194,20 +248,19 @@ def validation_of(validation_data: Any) -> Any:
     if validation_data is None:
         return None
     if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
-        if len(validation_data) == 3:
-            raise NetTrainError(
-                "validation_data",
-                "sample weights in validation_data are not supported in this version",
-                received="(x, y, sample_weight)",
-                hint="pass (x, y)",
-            )
-        vx, vy = validation_data
+        vx, vy = validation_data[:2]
         inputs = (
             {k: as_tensor(v, f"validation_data x[{k!r}]") for k, v in vx.items()}
             if isinstance(vx, Mapping)
             else as_tensor(vx, "validation_data x")
         )
-        return pack(inputs, as_tensor(vy, "validation_data y"))
+        targets = as_tensor(vy, "validation_data y")
+        weights = None
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            weights = sample_weights(
+                validation_data[2], len(targets), "validation_data sample_weight"
+            )
+        return pack(inputs, targets, weights)
     return validation_data  # a DataLoader or another data form train accepts
 
 

@@ -35,19 +35,20 @@ from torch import Tensor, nn
 
 from ..errors import NetTrainError, describe
 from ..runtime.seed import DEFAULT_SEED
+from . import batch_methods
 from .callbacks import CallbackBridge, History, as_callbacks
 from .fit_data import (
+    SAMPLE_WEIGHT,
     Epochs,
     InOrder,
     Steps,
-    as_tensor,
     examples_of,
     fit_data,
     length,
     shuffled_passes,
-    take,
     validation_of,
 )
+from .weighting import check_weights, example_weights, weighted_stream
 
 __all__ = ["Model", "load_model"]
 
@@ -140,17 +141,32 @@ class Model:
         set_weights(self.module, arrays)
 
     def save(self, path: Any, architecture: Any = None) -> Any:
-        """Save weights, architecture and compile settings in one safetensors file (no pickle);
-        ``nettrain.keras.load_model(path)`` reads it back (see :mod:`nettrain.keras.saving`)."""
+        """Save weights, architecture, compile settings and the optimizer's state (moments,
+        step counts, iterations) in one safetensors file (no pickle);
+        ``nettrain.keras.load_model(path)`` reads it back and its optimizer goes on from that
+        state (see :mod:`nettrain.keras.saving`)."""
         from .saving import save_model
 
+        extra: dict[str, Any] = {
+            "input_shape": list(self.input_shape) if self.input_shape else None
+        }
+        held = None
+        if self.compiled is not None:
+            held = self.compiled.optimizer._carry.state_for(self._trainable())
+            extra["iterations"] = self.compiled.optimizer.iterations
+            extra["optimizer_method"] = None if held is None else held[1]
         return save_model(
             self.module,
             path,
             architecture=architecture,
             compile_config=self._compile_config(),
-            extra={"input_shape": list(self.input_shape) if self.input_shape else None},
+            optimizer_state=None if held is None else held[0],
+            extra=extra,
         )
+
+    def _trainable(self) -> list[Tensor]:
+        """The parameters the optimizer updates, in the module's order (its state's keys)."""
+        return [p for p in self.module.parameters() if p.requires_grad]
 
     def _compile_config(self) -> dict[str, Any] | None:
         """The compile settings as JSON data, where they can be rebuilt by name."""
@@ -249,22 +265,30 @@ class Model:
         line at most every 2 s (never a flood in a log). ``shuffle=False`` keeps the data's
         order in every epoch; ``steps_per_epoch`` makes each epoch that many batches, going on
         where the last epoch stopped (a new pass of the data, reshuffled, when one ends), as
-        Keras 3 does. ``validation_split`` takes the *last* fraction of ``x``/``y``
-        before any shuffling, as Keras does (a warning says when it holds classes the
-        training part lacks: sorted data). The model ends with the weights of the last epoch;
-        use
-        ``EarlyStopping(restore_best_weights=True)`` for the best one's.
+        Keras 3 does. ``validation_split`` takes the *last* fraction of ``x``/``y`` (and
+        of ``sample_weight``) before any shuffling, as Keras does (a warning says when it
+        holds classes the training part lacks: sorted data). ``class_weight`` ``{class:
+        weight}`` and ``sample_weight`` (one per example; or ``(x, y, sample_weight)``
+        batches of a dataset, or ``validation_data``'s third element) scale each example's
+        loss as Keras does (:mod:`nettrain.keras.weighting`). The model ends with the
+        weights of the last epoch; use ``EarlyStopping(restore_best_weights=True)`` for the
+        best one's.
 
         Raises:
             NetTrainError: fit before compile; x and y of different lengths; a bad
-                ``validation_split``, ``epochs`` or ``verbose``; options this version does not
-                support yet (``class_weight``, ``sample_weight``), each saying so.
+                ``validation_split``, ``epochs``, ``verbose`` or weights; class and sample
+                weights together (as Keras).
         """
-        self._need_compiled("fit")
-        self._refuse_unsupported(shuffle, class_weight, sample_weight)
+        compiled = self._need_compiled("fit")
+        check_weights(compiled.loss, class_weight, sample_weight)
+        self._check_shuffle(shuffle)
         self._check_epochs(epochs, initial_epoch)
         self._check_verbose(verbose)
-        data, validation = fit_data(x, y, validation_split, validation_data)
+        data, validation = fit_data(x, y, validation_split, validation_data, sample_weight)
+        if y is None:  # a dataset's (x, y, sample_weight) batches
+            data = weighted_stream(data)
+        validation = weighted_stream(validation)
+        weights = example_weights(data, class_weight)
         size = (32 if batch_size is None else batch_size) if y is not None else batch_size
         if steps_per_epoch is not None:
             # Keras 3: each epoch is steps_per_epoch batches, going on where the last stopped
@@ -288,6 +312,7 @@ class Model:
             callbacks=callbacks,
             initial_epoch=initial_epoch,
             validation_freq=validation_freq,
+            weights=weights,
         )
 
     def fit_dataset(
@@ -317,15 +342,16 @@ class Model:
         Raises:
             NetTrainError: as :meth:`fit`; a dataset that is not iterable.
         """
-        self._need_compiled("fit_dataset")
-        self._refuse_unsupported(True, class_weight, None)
+        compiled = self._need_compiled("fit_dataset")
+        check_weights(compiled.loss, class_weight, None)
         self._check_epochs(epochs, initial_epoch)
         self._check_verbose(verbose)
-        data = Epochs(dataset, batches_per_epoch, "dataset")
+        data = weighted_stream(Epochs(dataset, batches_per_epoch, "dataset"))
         if isinstance(validation_data, tuple):
             validation = validation_of(validation_data)
         elif validation_data is not None:
             validation = Epochs(validation_data, validation_batches, "validation_data")
+            validation = weighted_stream(validation)
         else:
             validation = None
         return self._train(
@@ -337,6 +363,7 @@ class Model:
             callbacks=callbacks,
             initial_epoch=initial_epoch,
             validation_freq=1,
+            weights=example_weights(data, class_weight),
         )
 
     @staticmethod
@@ -367,8 +394,10 @@ class Model:
         callbacks: Any,
         initial_epoch: int,
         validation_freq: int,
+        weights: Any = None,
     ) -> History:
-        """One nettrain.train call for fit and fit_dataset."""
+        """One nettrain.train call for fit and fit_dataset; ``weights`` is the engine's
+        ``example_weights`` (class weights, or the name of the sample weights' column)."""
         import nettrain
 
         compiled = self._need_compiled("fit")
@@ -389,13 +418,15 @@ class Model:
             callback.set_model(self)
         self.stop_training = False
         options: dict[str, Any] = {
-            "method": compiled.optimizer.method(),
+            "method": compiled.optimizer.carried_method(),  # its state goes on from the last
             "loss_function": compiled.loss,
             **({"batch_size": batch_size} if batch_size is not None else {}),
             "max_training_rounds": epochs - initial_epoch,
             "training_progress_reporting": "print" if verbose in (1, "auto") else None,
             "training_progress_function": bridge.specs(),
         }
+        if weights is not None:
+            options["example_weights"] = weights
         if compiled.metrics:
             options["training_progress_measurements"] = [m.measurement() for m in compiled.metrics]
         if validation is not None:
@@ -421,24 +452,11 @@ class Model:
         return history
 
     @staticmethod
-    def _refuse_unsupported(shuffle: bool, class_weight: object, sample_weight: object) -> None:
+    def _check_shuffle(shuffle: object) -> None:
         if not isinstance(shuffle, bool):
             raise NetTrainError(
                 "shuffle", "must be True or False", expected="a bool", received=describe(shuffle)
             )
-        given = {
-            "class_weight": class_weight is not None,
-            "sample_weight": sample_weight is not None,
-        }
-        for name, is_given in given.items():
-            if is_given:
-                raise NetTrainError(
-                    name,
-                    "is not supported by Model.fit in this version of nettrain",
-                    received=name,
-                    hint="leave it out; nettrain.train takes in-memory data in any form and "
-                    "shuffles every round",
-                )
 
     def _check_outputs(self, compiled: Compiled, data: Any, size: int) -> None:
         """Beyond Keras: warn (through the loss) when a loss that takes probabilities gets
@@ -455,7 +473,9 @@ class Model:
         if isinstance(data, tuple):
             sample: Any = data[0][:size]
         else:
-            sample = {k: v[:size] for k, v in data.items() if k != "target"}
+            sample = {k: v[:size] for k, v in data.items() if k not in ("target", SAMPLE_WEIGHT)}
+            if list(sample) == ["input"]:  # one input, in a column beside the weights
+                sample = sample["input"]
         mode = self.module.training
         self.module.eval()
         try:
@@ -467,71 +487,39 @@ class Model:
             check(outputs)
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = "auto") -> Tensor:
-        """The module's outputs for ``x``, in batches, without gradients, in eval mode."""
-        inputs = as_tensor(x, "x") if not isinstance(x, Mapping) else x
-        size = 32 if batch_size is None else batch_size
-        mode = self.module.training
-        self.module.eval()
-        try:
-            with torch.no_grad():
-                outputs = [
-                    self._forward(take(inputs, slice(i, i + size)))
-                    for i in range(0, length(inputs), size)
-                ]
-        finally:
-            self.module.train(mode)
-        return torch.cat(outputs)
+        """The module's outputs for ``x``, in batches of ``batch_size`` (32), without
+        gradients, in eval mode."""
+        return batch_methods.predict(self, x, batch_size)
 
     def predict_on_batch(self, x: Any) -> Tensor:
         """The outputs for one batch (no batching, no gradients, eval mode)."""
         return self.predict(x, batch_size=max(length(x), 1))
 
-    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Any:
-        """One update on one batch (Keras' ``train_on_batch``): the compiled loss, its gradient
-        and one step of the compiled optimizer, whose state carries over from call to call
-        (the optimizer's Core API, on the engine's optimizer for its method).
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: Any = None,
+        class_weight: Mapping[int, float] | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """One update on one batch (Keras' ``train_on_batch``): the compiled loss (scaled by
+        ``sample_weight`` or ``class_weight`` as Keras does), its gradient and one step of the
+        compiled optimizer, whose state carries over from call to call (the optimizer's Core
+        API, on the engine's optimizer for its method).
 
         Returns:
             The batch's loss before the update (a number), or ``[loss, *metrics]`` with
             metrics, or a dict with ``return_dict=True``; metrics are this batch's (Keras keeps
-            running values until ``reset_metrics``).
+            running values until ``reset_metrics``) and not weighted.
 
         Raises:
-            NetTrainError: not compiled; x and y of different lengths.
+            NetTrainError: not compiled; x and y of different lengths; bad weights.
         """
-        compiled = self._need_compiled("train_on_batch")
-        inputs = (
-            {k: as_tensor(v, f"x[{k!r}]") for k, v in x.items()}
-            if isinstance(x, Mapping)
-            else as_tensor(x, "x")
-        )
-        targets = as_tensor(y, "y")
-        if length(inputs) != len(targets):
-            raise NetTrainError(
-                "y",
-                "x and y hold different numbers of examples",
-                expected=f"{length(inputs)} targets",
-                received=f"{len(targets)}",
-            )
-        params = [p for p in self.module.parameters() if p.requires_grad]
-        self.module.train()
-        with torch.enable_grad():
-            outputs = self._forward(inputs)
-            loss = compiled.loss(targets, outputs)
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
-        compiled.optimizer.apply_gradients(zip(grads, params, strict=True))
-        values = {"loss": float(loss.detach())}
-        for metric in compiled.metrics:
-            values[metric.key] = float(metric.compute(targets, outputs.detach()))
-        if return_dict:
-            return values
-        listed = list(values.values())
-        return listed[0] if len(listed) == 1 else listed
+        return batch_methods.train_on_batch(self, x, y, sample_weight, class_weight, return_dict)
 
     def _forward(self, inputs: Any) -> Tensor:
-        if isinstance(inputs, Mapping):
-            return self.module(**inputs)
-        return self.module(inputs)
+        return batch_methods.forward(self, inputs)
 
     def evaluate(
         self,
@@ -539,28 +527,14 @@ class Model:
         y: Any,
         batch_size: int | None = None,
         verbose: int | str = "auto",
+        sample_weight: Any = None,
         return_dict: bool = False,
     ) -> Any:
         """The loss and the metrics on ``(x, y)``: ``[loss, *metrics]`` (a number without
         metrics; a dict with ``return_dict=True``), exact over uneven batches: computed on all
-        the predictions at once."""
-        compiled = self._need_compiled("evaluate")
-        predictions = self.predict(x, batch_size=batch_size)
-        targets = as_tensor(y, "y")
-        if len(targets) != len(predictions):
-            raise NetTrainError(
-                "y",
-                "x and y hold different numbers of examples",
-                expected=f"{len(predictions)} targets",
-                received=f"{len(targets)}",
-            )
-        values = {"loss": float(compiled.loss(targets, predictions))}  # Keras order
-        for metric in compiled.metrics:
-            values[metric.key] = float(metric.compute(targets, predictions))
-        if return_dict:
-            return values
-        listed = list(values.values())
-        return listed[0] if len(listed) == 1 else listed
+        the predictions at once. ``sample_weight`` weighs the loss (Keras'
+        ``sum(w * loss) / n``), not the metrics."""
+        return batch_methods.evaluate(self, x, y, batch_size, sample_weight, return_dict)
 
     def __repr__(self) -> str:
         state = "compiled" if self.compiled is not None else "not compiled"
@@ -606,4 +580,9 @@ def load_model(path: Any, module: nn.Module | None = None, *, builders: Any = No
             loss=resolve_loss(loss_class(**config["loss"]["config"])),
             metrics=config.get("metrics") or None,
         )
+        carry = model.compiled.optimizer._carry  # type: ignore[union-attr]
+        if loaded.optimizer_state is not None and extra.get("optimizer_method"):
+            # the optimizer goes on from the saved moments and step counts, as Keras' does
+            carry.put(model._trainable(), loaded.optimizer_state, extra["optimizer_method"])
+        carry.updates = int(extra.get("iterations") or 0)
     return model
