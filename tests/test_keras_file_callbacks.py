@@ -373,8 +373,22 @@ def test_the_verbose_2_lines_with_and_without_validation(capsys):
     )
 
 
-def test_verbose_1_prints_the_finished_bar_and_0_nothing(capsys):
+def test_verbose_1_prints_the_finished_bar_auto_the_line_and_0_nothing(capsys):
     x, y = _data()
+    history = _model().fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[Verbose(1, clock=_ticks(0.0, 3.0, 3.0, 4.5))],
+    )
+    loss = history.history["loss"]
+    bar = "━" * 20
+    assert capsys.readouterr().out == (  # not a terminal: only each bar's final line
+        f"Epoch 1/2\n3/3 {bar} 3s 1s/step - loss: {loss[0]:.4f}\n"
+        f"Epoch 2/2\n3/3 {bar} 2s 500ms/step - loss: {loss[1]:.4f}\n"
+    )
     history = _model().fit(
         x,
         y,
@@ -384,10 +398,9 @@ def test_verbose_1_prints_the_finished_bar_and_0_nothing(capsys):
         callbacks=[Verbose("auto", clock=_ticks(0.0, 3.0, 3.0, 4.5))],
     )
     loss = history.history["loss"]
-    bar = "━" * 20
-    assert capsys.readouterr().out == (
-        f"Epoch 1/2\n3/3 {bar} 3s 1s/step - loss: {loss[0]:.4f}\n"
-        f"Epoch 2/2\n3/3 {bar} 2s 500ms/step - loss: {loss[1]:.4f}\n"
+    assert capsys.readouterr().out == (  # "auto" off a terminal (capsys) is verbose 2
+        f"Epoch 1/2\n3/3 - 3s - 1s/step - loss: {loss[0]:.4f}\n"
+        f"Epoch 2/2\n3/3 - 2s - 500ms/step - loss: {loss[1]:.4f}\n"
     )
     _model().fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[ProgbarLogger()])
     assert capsys.readouterr().out == ""

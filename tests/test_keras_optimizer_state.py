@@ -78,3 +78,14 @@ def test_a_saved_model_goes_on_from_its_optimizer_state(tmp_path):
     assert loaded.optimizer.iterations == 2
     loaded.fit(x, y, batch_size=N, epochs=1, verbose=0)
     _close(loaded, _reference(3))
+
+
+def test_a_model_file_with_optimizer_state_loads_as_a_net(tmp_path):
+    import nettrain
+
+    x, y = _data()
+    model = _model()
+    model.fit(x, y, batch_size=N, epochs=1, verbose=0)
+    path = model.save(tmp_path / "model.safetensors")
+    net = nettrain.Net.load(path)  # the optimizer's tensors are not the net's
+    torch.testing.assert_close(torch.as_tensor(net(x)).reshape(-1, 1), model.predict(x))

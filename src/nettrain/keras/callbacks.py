@@ -20,6 +20,12 @@ engine applies before its next update), never by touching the loop. ``logs`` are
 batch end the running mean of the epoch's ``loss``; at an epoch end ``loss``, the metrics by
 their Keras keys and ``val_loss``/``val_<key>`` when it validated.
 
+Beyond Keras, a callback that defines ``nettrain_progress(batch, logs)`` gets timed updates
+within each epoch: about every :data:`PROGRESS_INTERVAL` (on the loop's "report" events, which
+read the losses then, never every batch), with ``batch`` the batches done in the epoch so far
+(1-based) and ``logs`` ``{"loss": the epoch's running mean}`` (the metrics are measured at the
+epoch's end). ``ProgbarLogger`` draws its live bar from them.
+
 Example:
     >>> seen = []
     >>> class Record(Callback):
@@ -45,6 +51,7 @@ from torch import Tensor
 from ..errors import NetTrainError, add_note, describe, did_you_mean
 
 __all__ = [
+    "PROGRESS_INTERVAL",
     "Callback",
     "CallbackBridge",
     "EarlyStopping",
@@ -78,6 +85,9 @@ _CAMEL = {
     "onYield": "on_train_batch_end",
 }
 _BATCH_METHODS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+# nettrain's timed updates within an epoch (beyond Keras): the method, and how often
+_PROGRESS_METHOD = "nettrain_progress"
+PROGRESS_INTERVAL = "0.1 s"
 
 
 class Callback:
@@ -244,17 +254,32 @@ class CallbackBridge:
             for c in self.callbacks
         )
 
+    @property
+    def wants_progress(self) -> list[Callback]:
+        """The callbacks that define ``nettrain_progress`` (timed updates within an epoch)."""
+        return [
+            c
+            for c in self.callbacks
+            if callable(getattr(c, _PROGRESS_METHOD, None))
+            # a callback may say it needs none now (ProgbarLogger off a terminal)
+            and getattr(c, "wants_nettrain_progress", lambda: True)()
+        ]
+
     def specs(self) -> list[Any]:
-        """The ``training_progress_function`` value: one function per round, and one per batch
-        when a callback wants batches (the loop then reads its loss every batch)."""
+        """The ``training_progress_function`` value: one function per round, one per batch
+        when a callback wants batches (the loop then reads its loss every batch), and one every
+        :data:`PROGRESS_INTERVAL` when a callback defines ``nettrain_progress``."""
         specs: list[Any] = [(self, {"interval": "round"})]
         if self.wants_batches:
             specs.append((self._on_batch, {"interval": "batch"}))
+        if self.wants_progress:
+            specs.append((self._on_progress, {"interval": PROGRESS_INTERVAL}))
         return specs
 
-    def call(self, method: str, *args: Any) -> None:
-        """Call ``method`` on every callback; an error says which callback and method raised."""
-        for callback in self.callbacks:
+    def call(self, method: str, *args: Any, only: Sequence[Callback] | None = None) -> None:
+        """Call ``method`` on every callback (or those in ``only``); an error says which
+        callback and method raised."""
+        for callback in self.callbacks if only is None else only:
             try:
                 getattr(callback, method)(*args)
             except Exception as error:
@@ -322,6 +347,15 @@ class CallbackBridge:
         per_round = live.get("batches_per_round")
         if self._stop() is None and (per_round is None or batch + 1 < per_round):
             self.call("on_train_batch_begin", batch + 1, {})
+        return self._answer()
+
+    def _on_progress(self, live: dict[str, Any]) -> str | dict[str, float] | None:
+        """At a "report" event within an epoch: ``nettrain_progress(batch, logs)``."""
+        if live["event"] != "report" or not live.get("batch"):
+            return None
+        # round_measurements are the last finished round's until this one ends: loss only
+        logs = {"loss": _number(live.get("round_loss"))}
+        self.call(_PROGRESS_METHOD, int(live["batch"]), logs, only=self.wants_progress)
         return self._answer()
 
     def logs(self, live: Mapping[str, Any]) -> dict[str, float]:

@@ -9,7 +9,9 @@ Each is a :class:`~nettrain.keras.callbacks.Callback` with Keras 3's arguments a
   Files are nettrain's one-file safetensors format, written atomically (a temporary file
   renamed over the target: :func:`nettrain.netfile.write`), never pickled.
 - :class:`CSVLogger` appends one row per epoch, flushed at once.
-- :class:`ProgbarLogger` prints Keras' ``Epoch 1/5`` header and its end-of-epoch line.
+- :class:`ProgbarLogger` prints Keras' ``Epoch 1/5`` header and its progress bar or
+  end-of-epoch line; it lives in :mod:`nettrain.keras.progbar` (with :class:`Progbar` and
+  :func:`epoch_line`) and is imported here too.
 
 Example:
     >>> import os, tempfile, torch
@@ -35,14 +37,14 @@ import csv
 import math
 import os
 import string
-import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from ..errors import NetTrainError, NetTrainWarning, describe, did_you_mean
 from .callbacks import Callback
+from .progbar import ProgbarLogger, epoch_line
 
 __all__ = ["CSVLogger", "ModelCheckpoint", "ProgbarLogger", "epoch_line"]
 
@@ -422,95 +424,3 @@ class CSVLogger(Callback):
         if self._file is not None and not self._file.closed:
             self._file.close()
         self._file, self._writer = None, None
-
-
-def _step_time(seconds: float) -> str:
-    """Keras' ``Progbar._format_time``: " 12ms/step" (s, ms or us, no decimals)."""
-    if seconds >= 1 or seconds == 0:
-        return f" {seconds:.0f}s/step"
-    if seconds >= 1e-3:
-        return f" {seconds * 1e3:.0f}ms/step"
-    return f" {seconds * 1e6:.0f}us/step"
-
-
-def epoch_line(steps: int | None, seconds: float, logs: Mapping[str, Any], verbose: int) -> str:
-    """Keras 3's end-of-epoch line for ``fit(verbose=2)``, or with ``verbose=1`` the final
-    state of its progress bar, without its terminal colours.
-
-    Args:
-        steps: batches in the epoch (None: unknown; the count and time per step are left out).
-        seconds: the epoch's wall time.
-        logs: the epoch's logs, in their order.
-        verbose: 1 or 2.
-
-    >>> epoch_line(32, 0.4, {"loss": 0.25, "val_loss": 1e-4}, verbose=2)
-    '32/32 - 0s - 12ms/step - loss: 0.2500 - val_loss: 1.0000e-04'
-    >>> epoch_line(32, 0.4, {"loss": 0.25}, verbose=1)
-    '32/32 ━━━━━━━━━━━━━━━━━━━━ 0s 12ms/step - loss: 0.2500'
-    """
-    values = ""
-    for key, value in logs.items():
-        number = float(value)
-        # verbose 2 compares the value itself, verbose 1 its absolute value (Keras' progbar)
-        large = (abs(number) if verbose == 1 else number) > 1e-3
-        values += f" - {key}: {number:.4f}" if large else f" - {key}: {number:.4e}"
-    if not steps:
-        return f"{seconds:.0f}s{values}"
-    count = f"{steps}/{steps}"
-    per_step = _step_time(seconds / steps)
-    if verbose == 1:
-        return f"{count} {'━' * 20} {seconds:.0f}s{per_step}{values}"
-    return f"{count} - {seconds:.0f}s -{per_step}{values}"
-
-
-class ProgbarLogger(Callback):
-    """Print Keras' epoch lines: ``Epoch 1/5``, then the epoch's steps, time and logs.
-
-    What it prints follows ``self.params["verbose"]`` (``fit``'s): 0 nothing; 2 Keras 3's
-    line, ``32/32 - 1s - 12ms/step - loss: 0.1234 - val_loss: 0.2345``; 1 and "auto" the line
-    Keras' progress bar ends with, ``32/32 ━━━━━━━━━━━━━━━━━━━━ 1s 12ms/step - loss: 0.1234``
-    (printed once, at the epoch's end: no live bar yet). The ``Epoch 3/5`` header comes at the
-    epoch's start, only when ``epochs > 1``, as Keras'. The time is the epoch's wall time from
-    ``on_epoch_begin`` to ``on_epoch_end`` (validation included); the time per step is it
-    divided by ``params["steps"]``. With unknown steps the line starts with the time.
-
-    Args:
-        clock: the time in seconds (``time.perf_counter``); beyond Keras, for reproducible
-            lines in tests.
-
-    >>> ticks = iter([10.0, 10.048])
-    >>> logger = ProgbarLogger(clock=lambda: next(ticks))
-    >>> logger.set_params({"epochs": 2, "steps": 2, "verbose": 2})
-    >>> logger.on_epoch_begin(0)
-    Epoch 1/2
-    >>> logger.on_epoch_end(0, {"loss": 0.5, "accuracy": 0.75})
-    2/2 - 0s - 24ms/step - loss: 0.5000 - accuracy: 0.7500
-    """
-
-    def __init__(self, *, clock: Callable[[], float] = time.perf_counter) -> None:
-        if not callable(clock):
-            raise NetTrainError(
-                "ProgbarLogger: clock",
-                "must be a function returning seconds",
-                received=describe(clock),
-            )
-        self.clock = clock
-        self._start: float | None = None
-
-    @property
-    def verbose(self) -> int:
-        verbose = self.params.get("verbose", 1)
-        return 1 if verbose == "auto" else int(verbose)
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._start = self.clock()
-        epochs = self.params.get("epochs") or 1
-        if self.verbose and epochs > 1:
-            print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        now = self.clock()
-        seconds = now - (self._start if self._start is not None else now)
-        if self.verbose:
-            line = epoch_line(self.params.get("steps"), seconds, logs or {}, self.verbose)
-            print(line, flush=True)

@@ -261,8 +261,9 @@ class Model:
 
         Runs one ``nettrain.train`` call (see the module docstring). ``batch_size`` defaults to
         32 (Keras'); ``verbose`` 0 is silent, 2 prints Keras' line at the end of each epoch
-        (``ProgbarLogger``), 1 and "auto" that line and, within an epoch, the engine's progress
-        line at most every 2 s (never a flood in a log). ``shuffle=False`` keeps the data's
+        (``ProgbarLogger``), 1 Keras' progress bar, live on a terminal and only its final line
+        elsewhere (never a flood in a log), "auto" 1 on a terminal (``CI`` unset) and 2
+        elsewhere. ``shuffle=False`` keeps the data's
         order in every epoch; ``steps_per_epoch`` makes each epoch that many batches, going on
         where the last epoch stopped (a new pass of the data, reshuffled, when one ends), as
         Keras 3 does. ``validation_split`` takes the *last* fraction of ``x``/``y`` (and
@@ -378,10 +379,23 @@ class Model:
 
     @staticmethod
     def _check_verbose(verbose: object) -> None:
-        if verbose not in _VERBOSE:
+        """Keras' verbosity, or beyond Keras any of ``train``'s reporting forms ("panel",
+        "print", "progress_bar", "log.csv", ..., a list of them), drawn by the engine's
+        reporters in place of Keras' epoch lines."""
+        if isinstance(verbose, bool) or (
+            not isinstance(verbose, (int, str, list, tuple)) and not callable(verbose)
+        ):
             raise NetTrainError(
                 "verbose", "unknown verbosity", expected="0, 1, 2 or 'auto'", received=repr(verbose)
             )
+        if isinstance(verbose, int) and verbose not in _VERBOSE:
+            raise NetTrainError(
+                "verbose", "unknown verbosity", expected="0, 1, 2 or 'auto'", received=repr(verbose)
+            )
+        if verbose not in _VERBOSE:
+            from ..progress.forms import parse_reporting
+
+            parse_reporting(verbose, argument="verbose")
 
     def _train(
         self,
@@ -404,9 +418,9 @@ class Model:
         from .file_callbacks import ProgbarLogger
 
         user = as_callbacks(callbacks)
-        # Keras' default callbacks: History after the user's, then the epoch lines (verbose
-        # 1 and "auto" also keep the engine's in-epoch line, at most one every 2 s)
-        lines = verbose != 0 and not any(isinstance(c, ProgbarLogger) for c in user)
+        # Keras' default callbacks: History after the user's, then the epoch lines and bar
+        keras_lines = verbose in _VERBOSE  # else one of the engine's reporting forms
+        lines = keras_lines and verbose != 0 and not any(isinstance(c, ProgbarLogger) for c in user)
         bridge = CallbackBridge(
             [*user, history := History(), *([ProgbarLogger()] if lines else [])],
             model=self,
@@ -416,13 +430,29 @@ class Model:
         )
         for callback in bridge.callbacks:
             callback.set_model(self)
+        examples = examples_of(data)
+        if batch_size is not None and examples is not None:
+            steps: int | None = -(-examples // batch_size)
+        else:
+            try:  # a sized loader or a limited dataset knows its batches per epoch
+                steps = len(data)
+            except TypeError:
+                steps = None
+        # before on_train_begin, as Keras sets them (and before the bridge's specs: whether
+        # the bar is live depends on verbose)
+        for callback in bridge.callbacks:
+            callback.set_params(
+                {"epochs": epochs, "steps": steps, "verbose": verbose if keras_lines else 0}
+            )
         self.stop_training = False
         options: dict[str, Any] = {
             "method": compiled.optimizer.carried_method(),  # its state goes on from the last
             "loss_function": compiled.loss,
             **({"batch_size": batch_size} if batch_size is not None else {}),
             "max_training_rounds": epochs - initial_epoch,
-            "training_progress_reporting": "print" if verbose in (1, "auto") else None,
+            # ProgbarLogger prints the epoch lines and the live bar (verbose 1 and 2); a
+            # reporting form of the engine's ("panel", "log.csv", ...) is drawn by its reporters
+            "training_progress_reporting": None if keras_lines else verbose,
             "training_progress_function": bridge.specs(),
         }
         if weights is not None:
@@ -433,16 +463,6 @@ class Model:
             options["validation_set"] = (validation, {"interval": f"{validation_freq} rounds"})
         else:
             options["validation_set"] = None
-        examples = examples_of(data)
-        if batch_size is not None and examples is not None:
-            steps: int | None = -(-examples // batch_size)
-        else:
-            try:  # a sized loader or a limited dataset knows its batches per epoch
-                steps = len(data)
-            except TypeError:
-                steps = None
-        for callback in bridge.callbacks:  # before on_train_begin, as Keras sets them
-            callback.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
         self._check_outputs(compiled, data, batch_size or 32)
         result = nettrain.train(self.module, data, "all", **options)
         if result.final_net is not self.module:  # the engine kept the best validation net

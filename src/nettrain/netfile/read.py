@@ -354,8 +354,11 @@ def module_for(
 
     A described architecture is built first on the "meta" device (shapes, no memory) and
     compared with the tensors, so a file cannot make nettrain allocate layers its tensors do not
-    pay for; the tensors then become the module's own (same dtypes, bit for bit).
+    pay for; the tensors then become the module's own (same dtypes, bit for bit). Tensors whose
+    name starts with a dot are not the module's (a Keras-face model file keeps its optimizer's
+    as ``.optimizer/N``; no ``state_dict`` key starts with a dot) and are left out.
     """
+    tensors = {k: v for k, v in tensors.items() if not k.startswith(".")}
     if module is not None or spec["type"] == "class":
         built = build_module(spec, module)
         problem = _mismatch(built.state_dict(), tensors)
