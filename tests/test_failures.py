@@ -267,9 +267,9 @@ BAD = [
         "reporting",
         make_net,
         (X, Y),
-        {"training_progress_reporting": "panel"},
+        {"training_progress_reporting": "pannel"},
         None,
-        ["training_progress_reporting", "panel", "print"],
+        ["training_progress_reporting", "pannel", "did you mean 'panel'"],
     ),
     (
         "generator shape",

@@ -744,8 +744,8 @@ CASES = [
         "reporting-unknown-form",
         lambda: (X, Y),
         "training_progress_reporting",
-        ["panel", "print"],
-        options={"training_progress_reporting": "panel"},
+        ["'pannel'", "did you mean 'panel'"],
+        options={"training_progress_reporting": "pannel"},
     ),
     Case(
         "progress-function-not-callable",
@@ -757,7 +757,7 @@ CASES = [
     Case(
         "prop-unknown", lambda: (X, Y), "prop", ["did you mean 'trained_net'"], prop="trained_nett"
     ),
-    Case("prop-planned", lambda: (X, Y), "prop", ["not available"], prop="loss_plot"),
+    Case("prop-planned", lambda: (X, Y), "prop", ["not available"], prop="checkpointing_files"),
     Case("prop-in-a-list", lambda: (X, Y), "prop", ["bogus"], prop=["trained_net", "bogus"]),
     Case("prop-an-int", lambda: (X, Y), "prop", ["string"], prop=5),
     # ---- streams -------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def test_time_goal_and_reporting_interval_accept_numpy_numbers(kind: Any) -> Non
         {"time_goal": kind(30), "training_progress_reporting": ("print", {"interval": kind(5)})}
     )
     same(opts.time_goal, 30.0)
-    same(opts.report_interval, 5.0)
+    same(opts.reporting[0].every.amount, 5.0)
 
 
 @pytest.mark.parametrize("kind", NP_FLOATS)

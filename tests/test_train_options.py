@@ -180,38 +180,6 @@ def test_planned_options_say_so_in_a_sentence(option, what):
     )
 
 
-@pytest.mark.parametrize(
-    ("value", "want"),
-    [
-        ("auto", ("print", 2.0)),
-        ("AUTO", ("print", 2.0)),
-        ("print", ("print", 2.0)),
-        ("none", (None, 2.0)),
-        ("None", (None, 2.0)),
-        (None, (None, 2.0)),
-        (("print", {"interval": 5}), ("print", 5.0)),
-        (("auto", {"interval": "1 min"}), ("print", 60.0)),
-        (("none", {"interval": 5}), (None, 5.0)),
-        ((None, {"interval": "5 s"}), (None, 5.0)),
-    ],
-)
-def test_every_reporting_form_the_message_lists_is_accepted(value, want):
-    opts = resolve_options({"training_progress_reporting": value})
-    assert (opts.reporting, opts.report_interval) == want
-
-
-@pytest.mark.parametrize("value", ["panel", "bar", ("panel", {"interval": 5}), 3, ["print"]])
-def test_other_reporting_forms_are_refused_with_the_accepted_forms(value):
-    with pytest.raises(NetTrainError) as info:
-        resolve_options({"training_progress_reporting": value})
-    assert info.value.argument == "training_progress_reporting"
-    assert info.value.expected == (
-        '"auto" (the same as "print"), "print", "none" or None, or (form, {"interval": seconds '
-        'or a duration like "5 s"}) with one of those forms'
-    )
-    assert info.value.hint == "panels, progress bars and log files come in a later version"
-
-
 def test_a_list_of_progress_functions_each_at_its_own_interval():
     """training_progress_function may be a list: each function keeps its interval, and the
     first that asks to stop stops training (the Keras face runs its callbacks this way)."""

@@ -150,6 +150,7 @@ def live_properties(state: TrainState, plan: LoopPlan, elapsed: float) -> dict[s
             state.validation_measurements[-1] if state.validation_measurements else None
         ),
         "best_validation_round": state.best_round,
+        "reason": state.reason,  # why training stopped, once it has (None while it runs)
         **(plan.monitor.live_extras() if plan.monitor is not None else {}),
     }
 

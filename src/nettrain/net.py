@@ -188,6 +188,12 @@ class Net(nn.Module):
         )
         return f"inputs=({ins}), outputs=({outs})"
 
+    def _repr_html_(self) -> str:
+        """The net in a notebook: its ports with their coders, the module and its size."""
+        from .net_html import net_html
+
+        return net_html(self)
+
     # ---- saving and loading ------------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:

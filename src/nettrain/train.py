@@ -38,7 +38,7 @@ from .outcome import Snapshot, collect, divergence_warning
 from .prepare import Session, prepare, unchanged_on_error
 from .progress.function import ProgressFunction, progress_functions
 from .progress.history import HistoryCollector
-from .progress.reporters import build_reporters
+from .progress.reporters import build_reporters, close_all
 from .results import TrainResult, check_property_name
 from .runtime.interrupt import InterruptGuard
 from .runtime.modules import copy_module
@@ -207,7 +207,13 @@ def _observers(
     opts = session.options
     observers: list[Observer] = list(request.histories)
     observers.extend(functions)
-    observers.extend(build_reporters(opts.reporting, opts.report_interval))
+    observers.extend(
+        build_reporters(
+            opts.reporting,
+            measurements=[m.key for m in session.watch.measured if m.scalar and m.key != "loss"],
+            validation=session.validation is not None,
+        )
+    )
     return observers
 
 
@@ -227,7 +233,6 @@ def _run(
         max_rounds=session.max_rounds,
         initial_loss=session.initial_loss,
     )
-    snapshot = Snapshot(net)
     tracker = None
     if "example_losses" in request.names:
         tracker = ExampleLosses(session.plan, session.source, state, opts.device)
@@ -243,6 +248,28 @@ def _run(
         example_losses=tracker,
     )
     observers = _observers(session, request, functions)
+    try:
+        return _train_with(
+            session, request, functions, monitor, observers, state, clock, given, tracker
+        )
+    finally:
+        close_all(observers)  # a live panel leaves the terminal clean, a log file is closed
+
+
+def _train_with(
+    session: Session,
+    request: Request,
+    functions: list[ProgressFunction],
+    monitor: Monitor,
+    observers: list[Observer],
+    state: TrainState,
+    clock: Clock,
+    given: Mapping[str, object],
+    tracker: ExampleLosses | None,
+) -> TrainResult:
+    """The loop and what follows it, for :func:`_run` (which closes the reporters after)."""
+    net, updater, opts = session.net, session.updater, session.options
+    snapshot = Snapshot(net)
     observe = monitor.observe if monitor.observes else None
     step = make_step(net, session.binding.inputs, session.plan, updater, observe)
     with _frozen(net, updater.frozen), InterruptGuard() as guard:
@@ -285,7 +312,7 @@ def _run(
             net.load_state_dict(state.best_weights)
         else:
             snapshot.restore()
-        warnings.warn(divergence_warning(state, snapshot, session), NetTrainWarning, stacklevel=4)
+        warnings.warn(divergence_warning(state, snapshot, session), NetTrainWarning, stacklevel=5)
     elif session.validation is not None:
         monitor.validate_at_end(state)
         final_net = copy_module(net)

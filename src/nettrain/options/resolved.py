@@ -25,13 +25,14 @@ import torch
 from ..errors import NetTrainError, describe, did_you_mean
 from ..losses.weights import parse_example_weights
 from ..optim import MethodSpec, parse_method
+from ..progress.forms import ReportSpec, parse_reporting
 from ..runtime.device import resolve_device
 from ..runtime.precision import resolve_precision
 from ..runtime.seed import DEFAULT_SEED, resolve_seed
 from ..scalars import as_int
 from .durations import parse_seconds
 
-__all__ = ["KNOWN_OPTIONS", "PLANNED_OPTIONS", "Options", "parse_reporting", "resolve_options"]
+__all__ = ["KNOWN_OPTIONS", "PLANNED_OPTIONS", "Options", "resolve_options"]
 
 KNOWN_OPTIONS = (
     "batch_size",
@@ -60,14 +61,6 @@ PLANNED_OPTIONS = {
     "performance_goal": "stopping when a measurement reaches a goal",
 }
 
-REPORTING_FORMS = ("auto", "print", None)  # "none" (any case) is read as None
-DEFAULT_PRINT_INTERVAL = 2.0
-# Every form parse_reporting accepts, and nothing else.
-REPORTING_EXPECTED = (
-    '"auto" (the same as "print"), "print", "none" or None, or (form, {"interval": seconds '
-    'or a duration like "5 s"}) with one of those forms'
-)
-
 
 @dataclass(frozen=True)
 class Options:
@@ -82,8 +75,7 @@ class Options:
     seed: int
     device: torch.device
     dtype: torch.dtype | None  # None: keep the net's own floating dtype
-    reporting: str | None
-    report_interval: float
+    reporting: tuple[ReportSpec, ...]  # the reporting forms (none: silent)
     validation_set: Any = None
     measurements: Any = "auto"
     stopping_criterion: Any = None
@@ -110,49 +102,6 @@ def _positive_int(name: str, value: object, what: str) -> int | None:
             hint='leave it out (or pass "auto") to let nettrain choose',
         )
     return number
-
-
-def parse_reporting(
-    value: object, argument: str = "training_progress_reporting"
-) -> tuple[str | None, float]:
-    """A reporting form (``"auto"``, ``"print"``, ``None``/``"none"``, or ``(form, {"interval":
-    seconds})``) as ``(form, interval)``: form ``"print"`` or None, the interval in seconds.
-
-    Shared by ``train``'s ``training_progress_reporting`` and the custom loops'
-    ``ProgressMonitor(reporting=...)``; ``argument`` names the option in errors.
-
-    Raises:
-        NetTrainError: for any other form, sub-option or interval.
-
-    >>> parse_reporting("auto"), parse_reporting(("print", {"interval": "5 s"}))
-    (('print', 2.0), ('print', 5.0))
-    """
-    interval = DEFAULT_PRINT_INTERVAL
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], Mapping):
-        form, sub = value
-        unknown = [k for k in sub if k != "interval"]
-        if unknown:
-            raise NetTrainError(
-                argument,
-                f"unknown sub-option {unknown[0]!r}",
-                expected='{"interval": seconds or a duration like "5 s"}',
-                received=repr(unknown[0]),
-            )
-        if "interval" in sub:
-            interval = parse_seconds(sub["interval"], argument=argument)
-        value = form
-    key = value.lower() if isinstance(value, str) else value
-    if key == "none":
-        key = None
-    if key not in REPORTING_FORMS:
-        raise NetTrainError(
-            argument,
-            "unknown reporting form",
-            expected=REPORTING_EXPECTED,
-            received=describe(value),
-            hint="panels, progress bars and log files come in a later version",
-        )
-    return ("print" if key == "auto" else key), interval
 
 
 def resolve_options(options: Mapping[str, object]) -> Options:
@@ -193,7 +142,6 @@ def resolve_options(options: Mapping[str, object]) -> Options:
     get = options.get
     time_goal = get("time_goal")
     precision = get("working_precision", "auto")
-    reporting, interval = parse_reporting(get("training_progress_reporting", "auto"))
     return Options(
         batch_size=_positive_int("batch_size", get("batch_size"), "examples"),
         method=parse_method(get("method", "auto"), get("learning_rate", "auto")),
@@ -206,8 +154,7 @@ def resolve_options(options: Mapping[str, object]) -> Options:
         seed=resolve_seed(get("random_seeding", DEFAULT_SEED)),
         device=resolve_device(get("target_device", "auto")),
         dtype=None if precision == "auto" else resolve_precision(precision),
-        reporting=reporting,
-        report_interval=interval,
+        reporting=parse_reporting(get("training_progress_reporting", "auto")),
         validation_set=get("validation_set"),
         measurements=get("training_progress_measurements", "auto"),
         stopping_criterion=get("training_stopping_criterion"),

@@ -41,6 +41,7 @@ from ..scalars import as_real
 
 __all__ = ["FORMS", "ReportSpec", "parse_reporting"]
 
+_EVERY_2_S = Interval(2.0, "seconds")
 FORMS = ("auto", "panel", "print", "progress_bar", "tensorboard")
 _ALIASES = {"progressbar": "progress_bar", "progress bar": "progress_bar", "bar": "progress_bar"}
 LOG_SUFFIXES = (".csv", ".tsv", ".jsonl")
@@ -76,7 +77,7 @@ class ReportSpec:
 
     form: str
     target: Any = None
-    every: Interval = Interval(2.0, "seconds")
+    every: Interval = _EVERY_2_S
     minimum: float | None = None
 
 

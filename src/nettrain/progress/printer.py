@@ -10,10 +10,10 @@ Lines look like::
 Example:
     >>> import io
     >>> out = io.StringIO()
-    >>> printer = PrintReporter(stream=out, interval=2.0)
-    >>> printer.notify("report", {"round": 1, "max_rounds": 2, "batch": 5, "batches_per_round": 10,
-    ...     "round_loss": 0.5, "examples_per_second": 1000.0, "time_elapsed": 3.0,
-    ...     "time_remaining": 12.0})
+    >>> printer = PrintReporter(stream=out)
+    >>> printer.show({"round": 1, "max_rounds": 2, "batch": 5, "batches_per_round": 10,
+    ...     "absolute_batch": 5, "round_loss": 0.5, "examples_per_second": 1000.0,
+    ...     "time_elapsed": 3.0, "time_remaining": 12.0})
     >>> out.getvalue()
     'round 1/2  batch 5/10  loss 0.5000  1,000 examples/s  elapsed 0:03  ETA 0:12\\n'
 """
@@ -55,22 +55,19 @@ def _rate(live: dict[str, Any]) -> str:
 
 
 class PrintReporter:
-    """Prints progress lines to ``stream`` (standard output by default) every ``interval`` s.
+    """Prints progress lines to ``stream`` (standard output by default): a
+    :class:`~nettrain.progress.display.Display`, shown every 2 s by default
+    (:class:`~nettrain.progress.pace.Paced` decides when).
 
-    The loop reports at the shortest interval any observer asks for (a progress function
-    called every 0.1 s makes it report every 0.1 s), so the printer keeps its own pace: a
-    report within 90% of ``interval`` of the last printed line is held back, and the last one
-    held back is printed when training completes, so the final state is always shown.
+    At the end it prints the final state once more unless the last line already showed it, so
+    the final state is always shown; a run whose weights diverged ends with a line saying so.
     """
 
-    wants_batches = False
     label = "progress printer"
 
-    def __init__(self, stream: TextIO | None = None, interval: float = 2.0) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
-        self.interval: float | None = interval
-        self._printed_at: float | None = None  # time_elapsed of the last line written
-        self._held: dict[str, Any] | None = None  # the last report not printed yet
+        self._last: tuple[Any, ...] | None = None  # what the last printed line showed
 
     def _write(self, text: str) -> None:
         stream = self.stream if self.stream is not None else sys.stdout
@@ -98,20 +95,23 @@ class PrintReporter:
         ]
         return "  ".join(parts)
 
-    def due(self, absolute_batch: int, fraction: float) -> bool:
-        return False  # reports come with the loop's timed checks, never per batch
+    @staticmethod
+    def _state(live: dict[str, Any]) -> tuple[Any, ...]:
+        return (live.get("absolute_batch"), live.get("round"), live.get("batch"),
+                live.get("validation_loss"))  # fmt: skip
 
-    def notify(self, event: str, live: dict[str, Any]) -> None:
-        if event == "report":
-            elapsed = live["time_elapsed"]
-            pace = 0.9 * (self.interval or 0.0)  # 90%: the loop's checks jitter around it
-            if self._printed_at is None or elapsed - self._printed_at >= pace:
-                self._write(self.line(live))
-                self._printed_at, self._held = elapsed, None
-            else:
-                self._held = dict(live)
-        elif event == "training_complete" and self._held is not None:
-            self._write(self.line(self._held))
-            self._held = None
-        elif event == "weights_diverged":
+    def start(self, live: dict[str, Any]) -> None:
+        pass
+
+    def show(self, live: dict[str, Any]) -> None:
+        self._write(self.line(live))
+        self._last = self._state(live)
+
+    def finish(self, live: dict[str, Any], reason: str) -> None:
+        if reason == "weights_diverged":
             self._write(f"round {live['round']}  batch {live['batch']}: weights diverged")
+        elif self._last is not None and self._state(live) != self._last:
+            self.show(live)  # news since the last line: the final state
+
+    def close(self) -> None:
+        pass
