@@ -27,6 +27,7 @@ from .errors import NetTrainError, dtype_name
 from .example_losses import ExampleLosses
 from .losses import LOSS_NAMES
 from .monitor import Monitor
+from .plots import final_plots, loss_plot
 from .prepare import Session
 from .results import PROPERTIES, TrainResult
 from .schedules import UserSchedule, resolve_schedule, schedule_name
@@ -293,7 +294,12 @@ def collect(
     }
     values.update(_typed_values(session, final_net))
     values.update(_measurement_values(state, session, monitor))
-    lazy = {"batch_permutation": lambda: _permutations(session, state.round)}
+    lazy = {
+        "batch_permutation": lambda: _permutations(session, state.round),
+        # figures: drawn from the result's own values when asked for (matplotlib loaded then)
+        "loss_plot": lambda: loss_plot(values),
+        "final_plots": lambda: final_plots(values),
+    }
     if example_losses is None:
         lazy["example_losses"] = _ask_by_name(
             "example_losses", "keeping each example's loss costs an unreduced loss per batch"

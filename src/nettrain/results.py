@@ -13,15 +13,22 @@ Example:
 
 from __future__ import annotations
 
-import html
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from .errors import NetTrainError, describe, did_you_mean
 
-__all__ = ["PLANNED_PROPERTIES", "PROPERTIES", "TrainResult", "check_property_name"]
+__all__ = [
+    "PLANNED_PROPERTIES",
+    "PLOT_PROPERTIES",
+    "PROPERTIES",
+    "TrainResult",
+    "check_property_name",
+]
 
 # name -> what it is (and its type). The docs' property table is generated from this.
 PROPERTIES: dict[str, str] = {
@@ -72,12 +79,16 @@ PROPERTIES: dict[str, str] = {
     "encoders": "dict[str, str]: the encoder attached to each port (empty for tensor data)",
     "training_update_schedule": "list or None: the parameter groups updated in turn",
     "skipped_training_data": "dict: examples no encoder could read: count, indices, ports",
+    "loss_plot": "matplotlib Figure: the batch, round and validation losses against batches "
+    "(made when asked for; needs nettrain[plots])",
+    "final_plots": "dict[str, Figure]: the loss plot, each scalar measurement against rounds, "
+    "the confusion matrix and ROC curves when measured (made when asked for)",
 }
+# the properties that are figures: asking for one by name checks for matplotlib first
+PLOT_PROPERTIES = ("final_plots", "loss_plot")
 
 PLANNED_PROPERTIES = {
     "checkpointing_files": "checkpoints (SPEC S9)",
-    "final_plots": "plots (SPEC S5)",
-    "loss_plot": "plots (SPEC S5)",
 }
 # other names of properties: NetTrain's own, and the results object
 ALIASES = {
@@ -106,10 +117,14 @@ def check_property_name(name: object) -> str:
             expected="a property name",
             received=describe(name),
         )
-    if name in PROPERTIES or name == "all":
+    if (name in PROPERTIES or name == "all") and name not in PLOT_PROPERTIES:
         return name
     key = _snake(name)
     key = ALIASES.get(key, key)
+    if key in PLOT_PROPERTIES:
+        from .plots import require  # a missing matplotlib is said before training, not after
+
+        require(f"the property {name!r}")
     if key in PROPERTIES or key == "all":
         return key
     if key in PLANNED_PROPERTIES:
@@ -130,11 +145,11 @@ def check_property_name(name: object) -> str:
 class TrainResult:
     """The results of a training session: every property, by key or attribute.
 
-    Values that are costly to compute (``example_losses``, ``final_net`` copies) are computed the
-    first time they are asked for. ``unavailable`` names the properties this result cannot have,
-    each with why (a custom loop's :class:`~nettrain.functional.ProgressMonitor` sees no net):
-    asking for one raises a :class:`~nettrain.errors.NetTrainError` that says so, and
-    ``properties`` lists the others.
+    Values that are costly to compute (``example_losses``, ``final_net`` copies, the figures
+    ``loss_plot`` and ``final_plots``) are computed the first time they are asked for.
+    ``unavailable`` names the properties this result cannot have, each with why (a custom
+    loop's :class:`~nettrain.functional.ProgressMonitor` sees no net): asking for one raises a
+    :class:`~nettrain.errors.NetTrainError` that says so, and ``properties`` lists the others.
     """
 
     def __init__(
@@ -152,7 +167,9 @@ class TrainResult:
     def __getitem__(self, name: str) -> Any:
         if name not in self._values:
             if name in self._lazy:
-                self._values[name] = self._lazy.pop(name)()
+                # kept until it succeeds: a refusal (or a missing matplotlib) says so each time
+                self._values[name] = self._lazy[name]()
+                del self._lazy[name]
             elif name in self._unavailable:
                 raise NetTrainError(
                     "prop",
@@ -209,8 +226,22 @@ class TrainResult:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(val)}</td></tr>"
-            for k, val in self._summary()
-        )
-        return f"<table><caption>TrainResult</caption>{rows}</table>"
+        """The result in a notebook: its summary and the loss chart (never computing a lazy
+        property)."""
+        from .result_html import result_html
+
+        return result_html(self)
+
+    def report(self, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
+        """Write the run's report to ``path`` (a str or path, ``"run.html"``) and return it as
+        a :class:`pathlib.Path`: one self-contained HTML file with the outcome, the final
+        measurements, the plots, every option and automatic choice, the data, the net and the
+        environment (see :mod:`nettrain.report`). Without matplotlib it has no plots, and says
+        how to get them.
+
+        Raises:
+            NetTrainError: argument "path" when the file cannot be written.
+        """
+        from .report import write_report  # the report's modules load only when one is written
+
+        return write_report(self, path, title=title)

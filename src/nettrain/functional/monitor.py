@@ -19,6 +19,9 @@ What the monitor understands by name:
 * the info ``"learning_rate"`` gives ``initial_learning_rate`` / ``final_learning_rate``;
 * ``step`` is the loop's iteration: ``batch`` in the line, ``total_batches`` at the end.
 
+``monitor.plot(*metrics)`` draws the metrics recorded so far against the steps (a matplotlib
+Figure; see :meth:`ProgressMonitor.plot`).
+
 Recording never reads a tensor from its device: a loss tensor is kept (detached, copied) and
 read with the others in one transfer when a report is due (about every 2 s, with or without a
 reporter, so memory stays bounded), at the end of an epoch and at the end, so a GPU loop does
@@ -49,7 +52,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -57,9 +60,9 @@ from torch import Tensor
 from .. import events
 from ..errors import NetTrainError, add_note, describe
 from ..loop import CHECK_SECONDS, Observer
-from ..options.resolved import parse_reporting
+from ..progress.forms import parse_reporting
 from ..progress.function import ProgressFunction
-from ..progress.reporters import build_reporters
+from ..progress.reporters import build_reporters, close_all
 from ..results import TrainResult
 from ..runtime.interrupt import InterruptGuard
 from ..scalars import as_int, as_real, is_bool
@@ -67,12 +70,17 @@ from .monitor_values import (
     VALIDATION_PREFIX,
     loss_values,
     mean,
+    metrics_plot,
     names,
+    plot_properties,
     read_number,
     unavailable_reasons,
     unknown_name,
     validation_values,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["ProgressMonitor"]
 
@@ -137,18 +145,24 @@ class ProgressMonitor:
         if not isinstance(x_label, str):
             raise NetTrainError("x_label", "must be a string", received=describe(x_label))
         self._x_label = x_label
-        form, interval = parse_reporting(reporting, argument="reporting")
+        reporting_forms = parse_reporting(reporting, argument="reporting")
         self._function = (
             ProgressFunction(progress_function, argument="progress_function")
             if progress_function is not None
             else None
         )
         self._observers: list[Observer] = [self._function] if self._function else []
-        self._observers.extend(build_reporters(form, interval))
         self._training = [m for m in self._metrics if not m.startswith(VALIDATION_PREFIX)]
         self._validation = {
             m: m[len(VALIDATION_PREFIX) :] for m in self._metrics if m not in self._training
         }
+        self._observers.extend(
+            build_reporters(
+                reporting_forms,
+                measurements=[m for m in self._training if m != "loss"],
+                validation=bool(self._validation),
+            )
+        )
         # every value recorded, per metric; NaN holds the place of a tensor not read yet
         self._values: dict[str, list[float]] = {m: [] for m in self._metrics}
         self._positions: dict[str, list[int]] = {m: [] for m in self._metrics}
@@ -402,14 +416,36 @@ class ProgressMonitor:
         ``"progress_function"``, ``"aborted"`` or ``"loop_finished"``),
         ``initial_learning_rate`` / ``final_learning_rate``, ``measurements`` (the training
         metrics); and the monitor's own ``metrics_lists`` / ``metrics_positions`` ({name:
-        every value recorded}, {name: the step of each}). Means count each record once (the
-        monitor knows no batch sizes). Properties a custom loop cannot have (``trained_net``,
-        ``batch_size``, ...) raise a NetTrainError saying why.
+        every value recorded}, {name: the step of each}); the figures ``loss_plot`` and
+        ``final_plots``, drawn when asked for (``nettrain[plots]``). Means count each record
+        once (the monitor knows no batch sizes). Properties a custom loop cannot have
+        (``trained_net``, ``batch_size``, ...) raise a NetTrainError saying why.
         """
         self._close(quiet=False)
         if self._result is None:  # an observer raised while closing: build it now
             self._result = self._build()
         return self._result
+
+    def plot(self, *metrics: str) -> Figure:
+        """A matplotlib Figure of the metrics recorded so far against the steps they were
+        recorded at (default: every metric), one axes per metric, with ``validation_<name>``
+        beside ``<name>``; the x axis says the monitor's ``x_label``. It may be called while
+        the loop runs (it reads pending tensors, as a report does) or after it ended.
+
+        Raises:
+            NetTrainError: a name that is not one of the metrics (argument "metrics"), or
+                matplotlib is not installed.
+
+        >>> with ProgressMonitor(metrics=["loss", "validation_loss"], reporting=None) as m:
+        ...     for step in (1, 2, 3):
+        ...         m.record_metrics(step, loss=1.0 / step)
+        ...     m.record_metrics(3, validation_loss=0.5)
+        >>> ax = m.plot().axes[0]
+        >>> [(line.get_label(), line.get_xdata().tolist()) for line in ax.get_lines()]
+        [('loss', [1.0, 2.0, 3.0]), ('validation_loss', [3.0])]
+        """
+        self._flush()
+        return metrics_plot(self._values, self._positions, self._metrics, metrics, self._x_label)
 
     def __enter__(self) -> ProgressMonitor:
         return self
@@ -542,6 +578,7 @@ class ProgressMonitor:
             "validation_loss": validation.get("loss"),
             "validation_measurements": validation or None,
             "best_validation_round": None,
+            "reason": self._reason,  # why the loop stopped, once closed (None while it runs)
             "metrics": latest,
             "info": info,
             "x_label": self._x_label,
@@ -552,6 +589,12 @@ class ProgressMonitor:
     def _close(self, quiet: bool) -> None:
         if self._closed:
             return
+        try:
+            self._close_reports(quiet)
+        finally:
+            close_all(self._observers)  # a live panel leaves the terminal clean, files closed
+
+    def _close_reports(self, quiet: bool) -> None:
         self._closed = True
         end = self._end = self._clock()
         self._reason = self._stop_reason() or _FINISHED
@@ -600,7 +643,9 @@ class ProgressMonitor:
             last = self._latest_info.get("learning_rate")
             values["initial_learning_rate"] = self._rate(self._first_rate)
             values["final_learning_rate"] = self._rate(last)
-        return TrainResult(values, unavailable=unavailable_reasons(values))
+        lazy = plot_properties(values, self._x_label)
+        unavailable = {k: v for k, v in unavailable_reasons(values).items() if k not in lazy}
+        return TrainResult(values, lazy, unavailable)
 
     def _rate(self, value: float | Tensor | str | None) -> float:
         return math.nan if value is None else float(self._read(value))

@@ -12,8 +12,8 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,11 +23,16 @@ from ..errors import NetTrainError, describe, did_you_mean
 from ..results import PROPERTIES
 from ..scalars import as_real
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = [
     "VALIDATION_PREFIX",
     "loss_values",
     "mean",
+    "metrics_plot",
     "names",
+    "plot_properties",
     "read_number",
     "unavailable_reasons",
     "unknown_name",
@@ -136,7 +141,7 @@ def unavailable_reasons(values: Mapping[str, Any]) -> dict[str, str]:
         for name in PROPERTIES
         if name not in values and name != "properties"  # TrainResult adds that one
     }
-    for name in ("batch_loss_list", "round_loss_list", "round_loss"):
+    for name in ("batch_loss_list", "round_loss_list", "round_loss", "loss_plot"):
         if name in unavailable:
             unavailable[name] = _NO_LOSS
     for name in ("initial_learning_rate", "final_learning_rate"):
@@ -181,3 +186,39 @@ def validation_values(
         out["validation_loss_list"] = lists["loss"]
         out["validation_loss"] = last.get("loss")
     return out
+
+
+def plot_properties(values: Mapping[str, Any], x_label: str) -> dict[str, Callable[[], Any]]:
+    """The result's figures, drawn when asked for: ``final_plots``, and ``loss_plot`` when
+    a metric is named "loss" (its x axis counts what the monitor's ``x_label`` says)."""
+    from ..plots import final_plots, loss_plot
+
+    lazy: dict[str, Callable[[], Any]] = {
+        "final_plots": lambda: final_plots(values, x_label=x_label)
+    }
+    if "batch_loss_list" in values:
+        lazy["loss_plot"] = lambda: loss_plot(values, x_label=x_label)
+    return lazy
+
+
+def metrics_plot(
+    values: dict[str, list[float]],
+    positions: dict[str, list[int]],
+    metrics: tuple[str, ...],
+    chosen: tuple[str, ...],
+    x_label: str,
+) -> Figure:
+    """``ProgressMonitor.plot``'s figure of the metrics ``chosen`` (default: every metric)
+    from the monitor's recorded values (read already).
+
+    Raises:
+        NetTrainError: a name that is not one of the metrics (argument "metrics"), or
+            matplotlib is not installed.
+    """
+    from ..plots import monitor_plot, require
+
+    require("ProgressMonitor.plot", argument="metrics")
+    for name in chosen:
+        if name not in values:
+            raise unknown_name("metrics", name, metrics, "metrics")
+    return monitor_plot(values, positions, list(chosen) if chosen else list(metrics), x_label)

@@ -11,6 +11,11 @@ time training passes another P% of its planned batches, or of its time goal), or
 example's latest loss (see :mod:`nettrain.monitor`); collected every round it gives a rounds x
 examples matrix (``torch.stack(history)``).
 
+Forms: ``"list"`` (the values), ``"transposed_list"`` (one list per component of sequence
+values) and ``"plot"``: a matplotlib Figure of the values against the batch each was collected
+at (:func:`nettrain.plots.history_plot`: one line per component, e.g. one per layer for a
+dict of gradient norms; needs ``nettrain[plots]``, checked before training).
+
 Example:
     >>> h = HistoryCollector.parse({"Property": "RoundLoss", "Interval": "2 rounds"})
     >>> for r, loss in enumerate([0.5, 0.4, 0.3, 0.2], start=1):
@@ -46,6 +51,7 @@ LIVE_PROPERTIES = (
     "max_rounds",
     "net",
     "progress_fraction",
+    "reason",
     "round",
     "round_loss",
     "round_measurements",
@@ -55,7 +61,7 @@ LIVE_PROPERTIES = (
     "validation_measurements",
 )
 _KEYS = ("property", "form", "interval")
-_FORMS = ("list", "transposed_list")
+_FORMS = ("list", "transposed_list", "plot")
 _PERCENT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(%|percent)\s*$", re.IGNORECASE)
 
 
@@ -120,13 +126,30 @@ def _seconds(amount: float, given: object) -> tuple[float, str]:
     return amount, "seconds"
 
 
+def _check_plot(prop: str | Callable[..., Any]) -> None:
+    """Before training: a "plot" history needs matplotlib, and numbers to plot."""
+    from ..plots import require
+
+    require('the "plot" form of a history')
+    if prop == "net":
+        raise NetTrainError(
+            "prop",
+            'the "plot" form of a history needs numbers; the net is not one',
+            received='"net"',
+            hint='collect a function of the net instead, e.g. {"property": lambda live: '
+            '{n: float(p.norm()) for n, p in live["net"].named_parameters()}, "form": "plot"}',
+        )
+
+
 class HistoryCollector:
     """Collects a property's values over a run (an observer of the loop).
 
     Args:
         prop: a live property's name, or a function of the live properties.
-        form: "list" (one entry per time collected) or "transposed_list" (for a property or
-            function whose values are sequences: one list per component).
+        form: "list" (one entry per time collected), "transposed_list" (for a property or
+            function whose values are sequences: one list per component) or "plot" (a
+            matplotlib Figure of the values against batches:
+            :func:`nettrain.plots.history_plot`).
         interval: ``(amount, unit)``; see the module docstring.
     """
 
@@ -145,6 +168,7 @@ class HistoryCollector:
         self.wants_batches = self.unit in ("batches", "percent")
         self.interval: float | None = self.amount if self.unit == "seconds" else None
         self.values: list[Any] = []
+        self.positions: list[int | None] = []  # the absolute batch of each value
         self._next_time = self.amount if self.unit == "seconds" else math.inf
         self._next_fraction = self.amount / 100 if self.unit == "percent" else math.inf
 
@@ -196,13 +220,6 @@ class HistoryCollector:
             )
         form = given.get("form", "list")
         form = snake(form) if isinstance(form, str) else form
-        if form == "plot":
-            raise NetTrainError(
-                "prop",
-                'the "plot" form of a history is not available in this version',
-                expected='"list" or "transposed_list"',
-                received='"plot"',
-            )
         if form not in _FORMS:
             raise NetTrainError(
                 "prop",
@@ -210,6 +227,8 @@ class HistoryCollector:
                 expected=" or ".join(map(repr, _FORMS)),
                 received=describe(form),
             )
+        if form == "plot":
+            _check_plot(prop)
         return cls(prop, form, _interval(given.get("interval", "round")))
 
     def due(self, absolute_batch: int, fraction: float) -> bool:
@@ -235,8 +254,18 @@ class HistoryCollector:
             due = False
         if due:
             self.values.append(self.prop(live) if callable(self.prop) else live[self.prop])
+            self.positions.append(live.get("absolute_batch"))
 
-    def result(self) -> list[Any]:
+    def result(self) -> Any:
+        """The history in its form: a list, a list per component, or a Figure ("plot")."""
+        if self.form == "plot":
+            from ..plots import history_plot
+
+            name = self.name or getattr(self.prop, "__name__", "")
+            title = name if name and name != "<lambda>" else "a function"
+            known = [p for p in self.positions if p is not None]
+            at = known if len(known) == len(self.values) else None
+            return history_plot(title, self.values, positions=at)
         if self.form == "transposed_list":
             return [list(column) for column in zip(*self.values, strict=True)]
         return list(self.values)
