@@ -198,7 +198,7 @@ def test_train_problems_exit_2_with_a_message_and_no_traceback(capsys, args, mes
         ["train", "Digits", "--validation", "2"],
         ["train", "Digits", "--device", "tpu"],
         ["train", "Digits", "--seed", "-3"],
-        ["train", "Digits", "--reporting", "panel"],
+        ["train", "Digits", "--reporting", "pannel"],
         ["train", "Digits", "--no-such-option"],
     ],
 )
@@ -396,3 +396,22 @@ def test_the_main_command_trains_digits_offline_above_95_percent(tmp_path) -> No
     assert run.returncode == 0, run.stderr
     assert _accuracy(run.stdout) > 95
     assert (tmp_path / "Digits-mlp.safetensors").is_file()
+
+
+def test_train_writes_a_log_file_with_one_row_per_round(tmp_path, capsys) -> None:
+    log = tmp_path / "run.csv"
+    out = tmp_path / "digits.safetensors"
+    args = ["train", "Digits", "--rounds", "2", "--reporting", "none", "--log", str(log)]
+    assert main([*args, "--output", str(out)]) == 0
+    import csv
+
+    with open(log, newline="") as f:
+        rows = list(csv.DictReader(f))
+    rounds = [r for r in rows if r["event"] == "round_complete"]
+    assert [r["round"] for r in rounds] == ["1", "2"]
+    summary = json.loads(out.with_suffix(".json").read_text())
+    last = rounds[-1]
+    assert float(last["round_loss"]) == pytest.approx(summary["final_training_loss"], rel=1e-6)
+    assert float(rounds[-1]["validation_loss"]) == pytest.approx(
+        summary["final_validation_loss"], rel=1e-6
+    )

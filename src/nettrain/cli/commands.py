@@ -46,7 +46,7 @@ def demo(args: argparse.Namespace) -> int:
         f"nettrain demo: classifying two spirals ({len(x)} training points, "
         f"{len(x_test)} test points) with a 2-64-64-2 MLP; every choice automatic."
     )
-    reporting = None if args.quiet else "print"
+    reporting = None if args.quiet else "auto"
     result = run(
         net, (x, y), "all", time_goal=args.time_goal, training_progress_reporting=reporting
     )
@@ -109,7 +109,10 @@ def _train_options(args: argparse.Namespace) -> dict[str, Any]:
     }
     options = {k: v for k, v in given.items() if v is not None}
     options["validation_set"] = args.validation
-    options["training_progress_reporting"] = None if args.reporting == "none" else "print"
+    forms: list[object] = [] if args.reporting == "none" else [args.reporting]
+    if args.log:
+        forms.append(args.log)
+    options["training_progress_reporting"] = forms
     return options
 
 
@@ -231,6 +234,12 @@ def train(args: argparse.Namespace) -> int:
     )
     print(f"net written to {output}")
     print(f"summary written to {summary_path}")
+    if args.report:
+        try:
+            report = result.report(args.report, title=f"{PROG} train {dataset} with {label}")
+        except NetTrainError as error:
+            raise (renamed(error, "--report") if error.argument == "path" else error) from None
+        print(f"report written to {report}")
     return 0
 
 

@@ -159,7 +159,22 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", choices=("auto", "cpu", "gpu"), help="auto (default), cpu, gpu")
     tr.add_argument("--seed", type=_seed, metavar="N", help="random seed (default 1234)")
     tr.add_argument(
-        "--reporting", choices=("print", "none"), default="print", help="progress lines or none"
+        "--reporting",
+        choices=("auto", "panel", "print", "progress_bar", "none"),
+        default="auto",
+        help="auto (default: a live panel on a terminal, plain lines in a log), panel, print, "
+        "progress_bar, none",
+    )
+    tr.add_argument(
+        "--log",
+        metavar="FILE",
+        help="also write one row per round to FILE (.csv, .tsv or .jsonl)",
+    )
+    tr.add_argument(
+        "--report",
+        metavar="FILE",
+        help="also write an HTML report of the run to FILE (run.html): outcome, plots, every "
+        "option and automatic choice; the plots need nettrain[plots]",
     )
     tr.add_argument(
         "--output",
