@@ -65,6 +65,24 @@ class NetTrainError(ValueError):
         self.hint = hint
         super().__init__(self._message())
 
+    def renamed(self, argument: str) -> NetTrainError:
+        """The same error for another argument's name: a face that passes its user's
+        argument on to an engine option names it as the user wrote it.
+
+        >>> NetTrainError("example_weights[7]", "is not one of the classes").renamed(
+        ...     "class_weight[7]").argument
+        'class_weight[7]'
+        """
+        return NetTrainError(
+            argument,
+            self.problem,
+            index=self.index,
+            expected=self.expected,
+            received=self.received,
+            hint=self.hint,
+            unit=self.unit,
+        )
+
     def _message(self) -> str:
         where = (
             self.argument if self.index is None else f"{self.argument}, {self.unit} {self.index}"

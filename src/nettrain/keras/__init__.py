@@ -16,7 +16,8 @@ Example:
 from . import callbacks, file_callbacks, losses, metrics, optimizers
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback, TerminateOnNaN
 from .file_callbacks import CSVLogger, ModelCheckpoint, ProgbarLogger
-from .model import Model, load_model
+from .loading import load_model
+from .model import Model
 from .schedule_callbacks import LearningRateScheduler, ReduceLROnPlateau
 
 __all__ = [

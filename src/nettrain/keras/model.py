@@ -50,7 +50,7 @@ from .fit_data import (
 )
 from .weighting import check_weights, example_weights, weighted_stream
 
-__all__ = ["Model", "load_model"]
+__all__ = ["Model"]
 
 _VERBOSE = (0, 1, 2, "auto")
 
@@ -464,7 +464,14 @@ class Model:
         else:
             options["validation_set"] = None
         self._check_outputs(compiled, data, batch_size or 32)
-        result = nettrain.train(self.module, data, "all", **options)
+        try:
+            result = nettrain.train(self.module, data, "all", **options)
+        except NetTrainError as error:
+            if not error.argument.startswith("example_weights"):
+                raise
+            # the engine's option is this face's class_weight or sample_weight: say so
+            name = "class_weight" if isinstance(weights, Mapping) else "sample_weight"
+            raise error.renamed(name + error.argument[len("example_weights") :]) from None
         if result.final_net is not self.module:  # the engine kept the best validation net
             self.module.load_state_dict(result.final_net.state_dict())
         bridge.call("on_train_end", dict(bridge.epoch_logs))
@@ -559,50 +566,3 @@ class Model:
     def __repr__(self) -> str:
         state = "compiled" if self.compiled is not None else "not compiled"
         return f"Model({type(self.module).__name__}, {state})"
-
-
-def load_model(path: Any, module: nn.Module | None = None, *, builders: Any = None) -> Model:
-    """A :class:`Model` from a file :meth:`Model.save` wrote (Keras' ``load_model``).
-
-    Args:
-        path: the file.
-        module: a freshly built module to load into, for modules nettrain cannot rebuild
-            (a class of your own); ``nn.Sequential`` of standard layers and nettrain's built-in
-            nets are rebuilt from the file.
-        builders: the functions that build your nets, for a file saved with
-            ``architecture=(build, {...})`` (never looked up by name from the file).
-
-    Returns:
-        The model, compiled again when its optimizer and loss were saved by name (a loss
-        function of your own is not saved: compile it again).
-
-    Raises:
-        NetTrainError: a file that is not such a model, or that needs ``module``/``builders``.
-    """
-    from .losses import resolve_loss
-    from .optimizers import get as get_optimizer
-    from .saving import load_model as load_file
-
-    loaded = load_file(path, module, builders=builders)
-    extra = loaded.extra or {}
-    shape = extra.get("input_shape")
-    model = Model(loaded.module)
-    model.input_shape = tuple(shape) if shape else None
-    config = loaded.compile_config
-    if config and config.get("loss"):
-        from . import losses as loss_classes
-        from . import optimizers as optimizer_classes
-
-        optimizer_class = getattr(optimizer_classes, config["optimizer"]["class_name"])
-        loss_class = getattr(loss_classes, config["loss"]["class_name"])
-        model.compile(
-            optimizer=get_optimizer(optimizer_class.from_config(config["optimizer"]["config"])),
-            loss=resolve_loss(loss_class(**config["loss"]["config"])),
-            metrics=config.get("metrics") or None,
-        )
-        carry = model.compiled.optimizer._carry  # type: ignore[union-attr]
-        if loaded.optimizer_state is not None and extra.get("optimizer_method"):
-            # the optimizer goes on from the saved moments and step counts, as Keras' does
-            carry.put(model._trainable(), loaded.optimizer_state, extra["optimizer_method"])
-        carry.updates = int(extra.get("iterations") or 0)
-    return model
