@@ -245,3 +245,40 @@ class TrainResult:
         from .report import write_report  # the report's modules load only when one is written
 
         return write_report(self, path, title=title)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the result to ``path`` (``"run.safetensors"``) and return it as a
+        :class:`pathlib.Path`: one safetensors file, written atomically, with every tensor as a
+        tensor of the file, the nets as :meth:`nettrain.Net.save` stores them and the other
+        values as JSON; nothing is pickled (see :mod:`nettrain.result_file`). Properties that
+        cannot be saved faithfully (``training_net``, functions, values computed on demand from
+        the training session) are named in the file with why, and the loaded result's
+        ``unavailable`` says so.
+
+        Raises:
+            NetTrainError: argument "path" when the file cannot be written.
+        """
+        from .result_file import save_result
+
+        return save_result(self, path)
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], *, modules: Mapping[str, Any] | None = None
+    ) -> TrainResult:
+        """Read a result written by :meth:`save`; no code from the file is run.
+
+        Args:
+            path: the file.
+            modules: ``{"trained_net": module}`` (and ``"final_net"`` when it is another net):
+                a fresh instance of a net's class that nettrain cannot rebuild from the file,
+                as for ``Net.load(path, module=...)``.
+
+        Raises:
+            NetTrainError: argument "path" for a file that is missing, not a result file or
+                damaged; "module" or "modules" for a net that needs a module, or one that does
+                not fit.
+        """
+        from .result_file import load_result
+
+        return load_result(path, modules=modules)
