@@ -236,6 +236,24 @@ class Net(nn.Module):
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
         return netfile.write(path, tensors, {"nettrain": json.dumps(self.config())})
 
+    def export(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+        """Write the net's module as an ONNX model to ``path`` (needs ``nettrain[onnx]``).
+
+        Only the module (tensors in, tensors out) is exported; the encoders and decoders stay
+        in Python. The input shape comes from what the net recorded in training unless
+        ``sample=`` is given. See :func:`nettrain.export.export_onnx` for ``sample``, ``opset``
+        and ``dynamic_batch``.
+
+        Returns:
+            ``path`` as a ``Path``.
+
+        Raises:
+            NetTrainError: see :func:`nettrain.export.export_onnx`.
+        """
+        from .export import export_onnx
+
+        return export_onnx(self, path, **kwargs)
+
     @classmethod
     def load(cls, path: str | os.PathLike[str], module: nn.Module | None = None) -> Net:
         """Read a net written by :meth:`save`.

@@ -1,4 +1,5 @@
-"""The ``nettrain`` subcommands: ``demo``, ``train``, ``datasets``, ``evaluate``, ``predict``.
+"""The ``nettrain`` subcommands: ``demo``, ``train``, ``datasets``, ``evaluate``, ``predict``,
+``export``.
 
 Each takes the parsed arguments and returns the exit status; problems the user can fix are raised
 as :class:`~nettrain.errors.NetTrainError`, which ``main`` prints as one paragraph (status 2).
@@ -29,7 +30,7 @@ from .common import (
     write_atomically,
 )
 
-__all__ = ["datasets", "demo", "evaluate", "predict", "train"]
+__all__ = ["datasets", "demo", "evaluate", "export", "predict", "train"]
 
 
 # ---- demo ----------------------------------------------------------------------------------------
@@ -352,4 +353,34 @@ def predict(args: argparse.Namespace) -> int:
     for value, row in zip(args.inputs, probabilities, strict=True):
         best = int(row.argmax())
         print(f"{value}\t{classes[best]}\t{float(row[best]):.3f}")
+    return 0
+
+
+# ---- export --------------------------------------------------------------------------------------
+
+
+def export(args: argparse.Namespace) -> int:
+    """``nettrain export NETFILE OUT.onnx [--batch N] [--shape D,...]``: the net's module as
+    an ONNX model (a dynamic batch dimension unless ``--batch`` fixes it)."""
+    from ..export import export_onnx, sample_inputs
+
+    net = load_net(args.netfile)
+    try:
+        sample: Any = None
+        if args.shape is not None:
+            sample = (args.batch or 1, *args.shape)
+        elif args.batch is not None:
+            sample = sample_inputs(net, args.batch)
+        written = export_onnx(net, args.output, sample=sample, dynamic_batch=args.batch is None)
+    except NetTrainError as error:
+        if error.argument == "path":
+            raise renamed(error, "OUT.onnx") from None
+        if error.argument == "sample":
+            hint = "give --shape, the shape of one example, e.g. --shape 3,32,32"
+            raise NetTrainError(
+                "--shape", error.problem, received=error.received, hint=hint
+            ) from None
+        raise
+    batch = "a dynamic batch" if args.batch is None else f"batch size {args.batch}"
+    print(f"ONNX model ({batch}) written to {written}")
     return 0

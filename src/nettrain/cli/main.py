@@ -8,6 +8,7 @@ Train, evaluate and use nets on named datasets from the shell; every subcommand 
     nettrain datasets download CIFAR-10
     nettrain evaluate Digits-mlp.safetensors Digits
     nettrain predict Digits-mlp.safetensors digit.png
+    nettrain export Digits-mlp.safetensors digits.onnx  # needs nettrain[onnx]
     nettrain demo                             # two spirals, made by the command itself
 
 ``train`` writes the trained net (``Net.save``: one safetensors file, no pickle) and a JSON
@@ -82,6 +83,11 @@ def _checked(convert: Callable[[str], Any], ok: Callable[[Any], bool], expected:
 _positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
 _positive_float = _checked(float, lambda v: 0 < v < math.inf, "a positive number")
 _seed = _checked(int, lambda v: v >= 0, "an integer >= 0")
+_shape = _checked(
+    lambda text: tuple(int(d) for d in text.replace("x", ",").split(",")),
+    lambda v: all(d >= 1 for d in v),
+    "positive sizes separated by commas, e.g. 3,32,32",
+)
 
 
 # ---- the parser ----------------------------------------------------------------------------------
@@ -216,6 +222,29 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         help="image file paths (image nets) or strings (text nets)",
     )
+
+    ex = sub.add_parser(
+        "export",
+        help="write a saved net's module as an ONNX model (needs nettrain[onnx])",
+        description="Export the module of a saved net (tensors in, tensors out; its encoders "
+        "and decoders stay in Python) to an ONNX file, with a dynamic batch dimension unless "
+        "--batch is given.",
+    )
+    ex.add_argument("netfile", metavar="NETFILE", help="a net written by 'nettrain train'")
+    ex.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
+    ex.add_argument(
+        "--batch",
+        type=_positive_int,
+        metavar="N",
+        help="a fixed batch size N (default: a dynamic batch dimension)",
+    )
+    ex.add_argument(
+        "--shape",
+        type=_shape,
+        metavar="D,D,...",
+        help="the shape of one example the module takes, e.g. 3,32,32 (default: the one the "
+        "net recorded in training)",
+    )
     return parser
 
 
@@ -242,6 +271,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "datasets": commands.datasets,
     "evaluate": commands.evaluate,
     "predict": commands.predict,
+    "export": commands.export,
 }
 
 
