@@ -757,7 +757,6 @@ CASES = [
     Case(
         "prop-unknown", lambda: (X, Y), "prop", ["did you mean 'trained_net'"], prop="trained_nett"
     ),
-    Case("prop-planned", lambda: (X, Y), "prop", ["not available"], prop="checkpointing_files"),
     Case("prop-in-a-list", lambda: (X, Y), "prop", ["bogus"], prop=["trained_net", "bogus"]),
     Case("prop-an-int", lambda: (X, Y), "prop", ["string"], prop=5),
     # ---- streams -------------------------------------------------------------------------------

@@ -167,7 +167,6 @@ def test_learning_rate_schedule_reaches_the_end_of_the_plan():
 @pytest.mark.parametrize(
     ("option", "what"),
     [
-        ("training_progress_checkpointing", "saving checkpoints during training"),
         ("performance_goal", "stopping when a measurement reaches a goal"),
     ],
 )

@@ -248,6 +248,7 @@ def collect(
     monitor: Monitor,
     given: Mapping[str, Any],
     example_losses: ExampleLosses | None,
+    checkpoint_files: list[str] | None = None,
 ) -> TrainResult:
     """Every property of the run (S1.5) as a :class:`TrainResult`."""
     updater, opts = session.updater, session.options
@@ -312,6 +313,7 @@ def collect(
         )
     else:
         values["batch_measurements_lists"] = _lists(monitor.batch_values)
+    values["checkpointing_files"] = list(checkpoint_files or [])
     missing = set(PROPERTIES) - set(values) - set(lazy) - {"properties"}
     assert not missing, missing
     return TrainResult(values, lazy)

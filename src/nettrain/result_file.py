@@ -37,20 +37,19 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import os
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from . import netfile
 from .errors import NetTrainError, describe
 from .net import Net
 from .netfile.read import _check_config
+from .plain_data import NotPlain, PlainDecoder, PlainEncoder
 from .plots import final_plots, loss_plot
 from .results import PLOT_PROPERTIES, TrainResult
 
@@ -60,11 +59,6 @@ FORMAT = "nettrain.result/1"
 _KEY = "nettrain_result"
 NETS = ("trained_net", "final_net")
 _TOP_KEYS = {"format", "values", "nets", "plots", "not_saved"}
-_MAX_DEPTH = 64
-_DTYPES = {
-    torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32,
-    torch.int16, torch.int8, torch.uint8, torch.bool,
-}  # fmt: skip
 _KEPT = "not kept in a saved result: "
 _NOT_KEPT = {
     "training_net": _KEPT + "the TrainingNet joins the net to its loss functions, which are "
@@ -81,68 +75,18 @@ _DAMAGED = (
 )
 
 
-class _NotPlain(Exception):
-    """A value the file cannot hold faithfully; the message says what it is."""
-
-
 # ---- saving -------------------------------------------------------------------------------
-
-
-class _Encoder:
-    """Values to JSON-able data, their tensors collected as ``values/N``."""
-
-    def __init__(self) -> None:
-        self.tensors: dict[str, Tensor] = {}
-        self._names: dict[int, tuple[str, Tensor]] = {}  # id -> (name, the tensor kept alive)
-
-    def tensor(self, value: Tensor) -> dict[str, str]:
-        if value.layout != torch.strided or value.is_meta or value.dtype not in _DTYPES:
-            raise _NotPlain(f"holds {describe(value)} of layout {value.layout}, on {value.device}")
-        if id(value) not in self._names:
-            name = f"values/{len(self._names)}"
-            self._names[id(value)] = (name, value)
-            # a copy of its own: safetensors refuses tensors that share memory
-            self.tensors[name] = value.detach().cpu().contiguous().clone()
-        return {"$tensor": self._names[id(value)][0]}
-
-    def encode(self, value: Any, depth: int = 0) -> Any:
-        if depth > _MAX_DEPTH:
-            raise _NotPlain(f"is nested more than {_MAX_DEPTH} levels deep")
-        kind = type(value)
-        if value is None or kind in (bool, int, str):
-            return value
-        if kind is float:
-            return value if math.isfinite(value) else {"$float": repr(value)}
-        if isinstance(value, Tensor):
-            return self.tensor(value)
-        if kind is list:
-            return [self.encode(v, depth + 1) for v in value]
-        if kind is tuple:
-            return {"$tuple": [self.encode(v, depth + 1) for v in value]}
-        if kind is dict:
-            if all(type(k) is str for k in value):
-                return {"$dict": {k: self.encode(v, depth + 1) for k, v in value.items()}}
-            items = []
-            for k, v in value.items():
-                if not (k is None or type(k) in (bool, int, float, str)):
-                    raise _NotPlain(f"has a dict key that is {describe(k)}")
-                items.append([self.encode(k, depth + 1), self.encode(v, depth + 1)])
-            return {"$items": items}
-        raise _NotPlain(
-            f"holds {describe(value)}, which is not plain data (numbers, strings, lists, "
-            "tuples, dicts, tensors)"
-        )
 
 
 def _net_entry(net: Any, name: str, tensors: dict[str, Tensor]) -> dict[str, Any]:
     """The description of one net (as ``Net.save`` writes it); its weights go to ``tensors``."""
     if not isinstance(net, nn.Module):
-        raise _NotPlain(f"is {describe(net)}, not an nn.Module")
+        raise NotPlain(f"is {describe(net)}, not an nn.Module")
     wrapper = net if isinstance(net, Net) else Net(net)
     try:
         config = wrapper.config()
     except NetTrainError as exc:
-        raise _NotPlain(exc.problem) from None
+        raise NotPlain(exc.problem) from None
     for key, value in wrapper.module.state_dict().items():
         tensors[f"{name}/{key}"] = value.detach().cpu().contiguous().clone()
     return {"kind": "net" if isinstance(net, Net) else "module", "config": config,
@@ -181,7 +125,7 @@ def save_result(result: TrainResult, path: str | os.PathLike[str]) -> Path:
             :func:`nettrain.netfile.write`).
     """
     values, lazy = result._values, result._lazy
-    encoder = _Encoder()
+    encoder = PlainEncoder()
     tensors: dict[str, Tensor] = {}
     saved: dict[str, Any] = {}
     nets: dict[str, Any] = {}
@@ -201,7 +145,7 @@ def save_result(result: TrainResult, path: str | os.PathLike[str]) -> Path:
                 plots[name] = {"x_label": _drawn_x_label(value)}
             else:
                 saved[name] = encoder.encode(value)
-        except _NotPlain as exc:
+        except NotPlain as exc:
             not_saved[name] = f"{_KEPT}it {exc}"
     for name, function in lazy.items():
         entry = _lazy_entry(name, function)
@@ -278,49 +222,6 @@ def _read_document(name: str) -> dict[str, Any]:
     return document
 
 
-class _Decoder:
-    """The file's JSON values back to Python values, the tensors from the file."""
-
-    def __init__(self, name: str, tensors: Mapping[str, Tensor]) -> None:
-        self.name, self.tensors = name, tensors
-
-    def fail(self, where: str, problem: str) -> NetTrainError:
-        return _damaged(self.name, where if len(where) < 120 else where[:117] + "...", problem)
-
-    def decode(self, data: Any, where: str, depth: int = 0) -> Any:
-        if depth > _MAX_DEPTH:
-            raise self.fail(where, f"is nested more than {_MAX_DEPTH} levels deep")
-        if data is None or type(data) in (bool, int, float, str):
-            return data
-        if type(data) is list:
-            return [self.decode(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(data)]
-        if type(data) is not dict or len(data) != 1:
-            raise self.fail(where, "must be a value or one tagged object")
-        ((tag, body),) = data.items()
-        inner = f"{where}.{tag}"
-        if tag == "$float" and body in ("nan", "inf", "-inf"):
-            return float(body)
-        if tag == "$tensor" and type(body) is str and body.startswith("values/"):
-            if body not in self.tensors:
-                raise self.fail(inner, f"names the tensor {body[:40]!r}, not in the file")
-            return self.tensors[body]
-        if tag == "$tuple" and type(body) is list:
-            return tuple(self.decode(body, inner, depth + 1))
-        if tag == "$dict" and type(body) is dict:
-            return {k: self.decode(v, f"{inner}[{k[:40]!r}]", depth + 1) for k, v in body.items()}
-        if tag == "$items" and type(body) is list:
-            out = {}
-            for i, item in enumerate(body):
-                if type(item) is not list or len(item) != 2:
-                    raise self.fail(f"{inner}[{i}]", "must be a [key, value] pair")
-                key = self.decode(item[0], f"{inner}[{i}][0]", depth + 1)
-                if not (key is None or type(key) in (bool, int, float, str)):
-                    raise self.fail(f"{inner}[{i}][0]", "must be a number, string or null")
-                out[key] = self.decode(item[1], f"{inner}[{i}][1]", depth + 1)
-            return out
-        raise self.fail(where, f"has an unknown tag or a body of the wrong type ({tag[:40]!r})")
-
-
 def _load_net(
     entry: Any, name: str, file: str, tensors: Mapping[str, Tensor], module: nn.Module | None
 ) -> nn.Module:
@@ -383,7 +284,7 @@ def load_result(
     name = netfile.readable_file(path)
     document = _read_document(name)
     tensors = netfile.read_tensors(name)
-    decoder = _Decoder(name, tensors)
+    decoder = PlainDecoder(name, tensors, lambda where, problem: _damaged(name, where, problem))
     values: dict[str, Any] = {}
     try:
         for key, data in document["values"].items():

@@ -33,6 +33,8 @@ __all__ = [
 # name -> what it is (and its type). The docs' property table is generated from this.
 PROPERTIES: dict[str, str] = {
     "trained_net": "the trained nn.Module (the same object that was passed in)",
+    "checkpointing_files": "list[str]: the checkpoint files written, in order "
+    "(training_progress_checkpointing)",
     "final_net": "the net when training stopped (a copy when it differs from trained_net)",
     "training_net": "a TrainingNet: the net with its loss attached, forward(batch) -> loss",
     "batch_size": "int: examples per batch",
@@ -87,9 +89,7 @@ PROPERTIES: dict[str, str] = {
 # the properties that are figures: asking for one by name checks for matplotlib first
 PLOT_PROPERTIES = ("final_plots", "loss_plot")
 
-PLANNED_PROPERTIES = {
-    "checkpointing_files": "checkpoints (SPEC S9)",
-}
+PLANNED_PROPERTIES: dict[str, str] = {}
 # other names of properties: NetTrain's own, and the results object
 ALIASES = {
     "results_object": "all",

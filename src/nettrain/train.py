@@ -27,6 +27,8 @@ from typing import Any
 
 from torch import nn
 
+from .checkpoint.resume import resume_checkpoint, run_fingerprint
+from .checkpoint.run import Checkpointer, RunParts, restore_run
 from .errors import NetTrainError, NetTrainWarning, describe
 from .example_losses import ExampleLosses
 from .loop import LoopPlan, Observer, run
@@ -192,9 +194,16 @@ def _train(
             with unchanged_on_error(typed.module, opts):
                 keep = "example_losses" in request.names
                 session = prepare(typed.module, typed.data, opts, clock, typed, keep)
+            resumed = None
+            if opts.resume is not None:
+                resumed = resume_checkpoint(opts.resume, session)
+                # the threads the run was timed at: a sum in another order differs in its bits
+                session.threads = int(resumed.meta.get("threads", session.threads))
+                session.rounds_time_target = None  # the rounds it chose, not chosen again
             try:
                 with intra_op_threads(session.threads):
-                    return request.answer(_run(session, request, functions, clock, options))
+                    result = _run(session, request, functions, clock, options, resumed)
+                    return request.answer(result)
             finally:
                 session.plan.close()
     finally:
@@ -223,6 +232,7 @@ def _run(
     functions: list[ProgressFunction],
     clock: Clock,
     given: Mapping[str, object],
+    resumed: Any = None,
 ) -> TrainResult:
     net, updater, opts = session.net, session.updater, session.options
     state = TrainState(
@@ -247,11 +257,21 @@ def _run(
         record_batches="batch_measurements_lists" in request.names,
         example_losses=tracker,
     )
+    snapshot = Snapshot(net)
+    parts = RunParts(state, monitor, snapshot, session.threads)
+    if resumed is not None:
+        restore_run(resumed, parts, run_fingerprint(session, given))
     observers = _observers(session, request, functions)
+    checkpointer = None
+    if opts.checkpointing:
+        meta = {"fingerprint": run_fingerprint(session, given), "threads": session.threads}
+        checkpointer = Checkpointer(opts.checkpointing, parts, meta)
+        observers.append(checkpointer)
     try:
         return _train_with(
-            session, request, functions, monitor, observers, state, clock, given, tracker
-        )
+            session, request, functions, monitor, observers, state, snapshot, clock, given,
+            tracker, checkpointer.files if checkpointer is not None else [],
+        )  # fmt: skip
     finally:
         close_all(observers)  # a live panel leaves the terminal clean, a log file is closed
 
@@ -263,13 +283,14 @@ def _train_with(
     monitor: Monitor,
     observers: list[Observer],
     state: TrainState,
+    snapshot: Snapshot,
     clock: Clock,
     given: Mapping[str, object],
     tracker: ExampleLosses | None,
+    checkpoint_files: list[str],
 ) -> TrainResult:
     """The loop and what follows it, for :func:`_run` (which closes the reporters after)."""
     net, updater, opts = session.net, session.updater, session.options
-    snapshot = Snapshot(net)
     observe = monitor.observe if monitor.observes else None
     step = make_step(net, session.binding.inputs, session.plan, updater, observe)
     with _frozen(net, updater.frozen), InterruptGuard() as guard:
@@ -321,4 +342,6 @@ def _train_with(
     if final_net is not net:
         final_net.eval()
     training_net = TrainingNet(net, session.binding.inputs, session.plan)
-    return collect(session, state, final_net, training_net, monitor, given, tracker)
+    return collect(
+        session, state, final_net, training_net, monitor, given, tracker, checkpoint_files
+    )

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ..checkpoint.run import CheckpointSpec, parse_checkpointing
 from ..errors import NetTrainError, describe, did_you_mean
 from ..losses.weights import parse_example_weights
 from ..optim import MethodSpec, parse_method
@@ -52,12 +53,13 @@ KNOWN_OPTIONS = (
     "training_progress_function",
     "training_update_schedule",
     "example_weights",
+    "training_progress_checkpointing",
+    "resume",
 )
 
 # Options of SPEC S1.3 that later versions add; naming one says so instead of "unknown".
 # Each value says what the option will do, for the error message.
 PLANNED_OPTIONS = {
-    "training_progress_checkpointing": "saving checkpoints during training",
     "performance_goal": "stopping when a measurement reaches a goal",
 }
 
@@ -82,6 +84,8 @@ class Options:
     progress_function: Any = None
     update_schedule: Any = None
     example_weights: Any = None  # checked form; see nettrain.losses.weights
+    checkpointing: tuple[CheckpointSpec, ...] = ()  # nettrain.checkpoint.run
+    resume: Any = None  # a checkpoint file or folder to resume from
 
 
 def _is_auto(value: object) -> bool:
@@ -161,4 +165,6 @@ def resolve_options(options: Mapping[str, object]) -> Options:
         progress_function=get("training_progress_function"),
         update_schedule=get("training_update_schedule"),
         example_weights=parse_example_weights(get("example_weights")),
+        checkpointing=parse_checkpointing(get("training_progress_checkpointing")),
+        resume=get("resume"),
     )
