@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .data.batching import BatchSource
+from .data.batching import BatchSource, orders_examples
 from .errors import NetTrainError
 from .losses import LossPlan
 from .state import TrainState
@@ -44,7 +44,7 @@ def check_example_losses(source: BatchSource, plan: LossPlan) -> None:
         NetTrainError: a stream whose examples cannot be told apart (a DataLoader, an iterable,
             a generator), or a net that returns one loss for the whole batch.
     """
-    if not callable(getattr(source, "permutation", None)) or source.num_examples is None:
+    if not orders_examples(source):
         raise NetTrainError(
             "prop",
             "example_losses needs data whose examples nettrain orders itself",

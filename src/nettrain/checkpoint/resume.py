@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..data.batching import InMemorySource
+from ..data.batching import InMemorySource, orders_examples
 from ..errors import NetTrainError, describe
 from .latest import read_latest
 from .run import fingerprint
@@ -34,7 +34,7 @@ def resume_checkpoint(path: object, session: Any) -> Any:
     if not isinstance(path, str | os.PathLike):
         raise NetTrainError("resume", "needs a checkpoint file or folder", received=describe(path))
     source = session.source
-    if not callable(getattr(source, "permutation", None)) or source.num_examples is None:
+    if not orders_examples(source):
         raise NetTrainError(
             "resume",
             "a run can be resumed only on data whose order nettrain makes itself",

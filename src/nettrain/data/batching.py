@@ -29,9 +29,22 @@ import torch
 
 from .table import Batch, PortTable
 
-__all__ = ["BatchSource", "InMemorySource", "round_permutation"]
+__all__ = ["BatchSource", "InMemorySource", "orders_examples", "round_permutation"]
 
 _MIX = 0x9E3779B97F4A7C15  # golden-ratio constant: spreads (seed, round) over the 64-bit space
+
+
+def orders_examples(source: object) -> bool:
+    """Whether nettrain orders the examples of ``source`` itself (a permutation per round over
+    a known number of examples): only then can an example be found again (``example_losses``)
+    or a run resumed exactly.
+
+    >>> orders_examples(object())
+    False
+    """
+    return callable(getattr(source, "permutation", None)) and (
+        getattr(source, "num_examples", None) is not None
+    )
 
 
 def round_permutation(seed: int, round: int, n: int) -> torch.Tensor:
