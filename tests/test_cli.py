@@ -415,3 +415,11 @@ def test_train_writes_a_log_file_with_one_row_per_round(tmp_path, capsys) -> Non
     assert float(rounds[-1]["validation_loss"]) == pytest.approx(
         summary["final_validation_loss"], rel=1e-6
     )
+
+
+def test_a_log_in_a_missing_folder_is_named_as_the_flag(tmp_path, capsys) -> None:
+    log = tmp_path / "missing" / "run.csv"
+    assert main(["train", "Digits", "--rounds", "1", "--reporting", "none", "--log", str(log),
+                 "--output", str(tmp_path / "n.safetensors")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "error: --log: the folder of the log file" in err and "Traceback" not in err

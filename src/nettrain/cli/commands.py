@@ -213,7 +213,12 @@ def train(args: argparse.Namespace) -> int:
     if args.validation == "auto":
         options["validation_set"] = test
     started = time.perf_counter()
-    result = run(net, training, "all", **options)
+    try:
+        result = run(net, training, "all", **options)
+    except NetTrainError as error:
+        if error.argument == "training_progress_reporting" and args.log:
+            raise renamed(error, "--log") from None  # --reporting's values are checked choices
+        raise
     trained = result["trained_net"]
     if not isinstance(trained, Net):
         trained = Net(trained)
