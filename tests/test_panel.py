@@ -33,6 +33,15 @@ pty_only = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pse
 ESCAPE = re.compile(r"\x1b\[[?0-9;]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b.")
 
 
+@pytest.fixture(autouse=True)
+def a_plain_terminal(monkeypatch):
+    """The tests here say what kind of stream they draw on: a CI runner's own ``CI`` or
+    ``TERM=dumb`` (which turn every live display plain) must not leak in; the tests about those
+    set them again."""
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+
+
 def live_dict(step: int, rounds: int = 3, per_round: int = 10, event: str = "report") -> dict:
     """Every key of the table in display.py, for batch ``step`` of a run of ``rounds`` rounds:
     the loss falls, validation comes at each round's end (a round that ended: batch 0)."""
