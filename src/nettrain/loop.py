@@ -47,13 +47,25 @@ from .monitor import Monitor
 from .state import TrainState
 from .step import Step
 
-__all__ = ["EXPLOSION_FACTOR", "LoopPlan", "Observer", "live_properties", "run"]
+__all__ = ["EXPLOSION_FACTOR", "Checkpoints", "LoopPlan", "Observer", "live_properties", "run"]
 
 CHECK_SECONDS = 2.0  # how often losses are read for the divergence check without a reporter
 # A loss this many times above the level the run started from (TrainState.loss_reference: the
 # untrained net's loss on a sample, or the first round's) has exploded: the run diverged even
 # though the numbers are still finite.
 EXPLOSION_FACTOR = 1e4
+
+
+class Checkpoints(Protocol):
+    """What writes the run's checkpoints (:class:`nettrain.checkpoint.writer.Checkpointer`):
+    told when a batch (``batchwise`` only) or a round is wholly done and the run goes on."""
+
+    @property
+    def batchwise(self) -> bool: ...
+
+    def after_batch(self, absolute_batch: int, elapsed: float) -> None: ...
+
+    def after_round(self, round: int, elapsed: float) -> None: ...
 
 
 class Observer(Protocol):
@@ -87,6 +99,7 @@ class LoopPlan:
     monitor: Monitor | None = None
     on_round_end: Callable[[TrainState], None] | None = None
     learning_rate: Callable[[], float] = lambda: float("nan")
+    checkpoints: Checkpoints | None = None
     # Automatic rounds: the seconds of training to aim at. The round count chosen before the
     # run comes from timing one bare step, which misses validation, measurements and round ends
     # (on small data they can double a round); so after each round the count is fitted again
@@ -211,6 +224,7 @@ def _train_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> bool:
     data, step = plan.data, plan.step
     move = None if data.on_device else plan.device
     per_batch = [o for o in plan.observers if o.wants_batches]
+    checkpoints = plan.checkpoints if plan.checkpoints and plan.checkpoints.batchwise else None
     resumed_at = state.batch_in_round
     for batch in _reading(data.round_batches(state.round, state.batch_size, resumed_at)):
         if move is not None:
@@ -241,6 +255,8 @@ def _train_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> bool:
             if reason is not None:
                 state.reason = reason
                 return False
+        if checkpoints is not None:  # last: the batch is wholly done, the run goes on
+            checkpoints.after_batch(state.absolute_batch, clock.elapsed())
     if state.batch_in_round == 0 and resumed_at == 0:
         state.round -= 1  # the stream gave nothing: this round never happened
         state.reason = "data_exhausted"
@@ -286,6 +302,8 @@ def _end_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> None:
     if plan.rounds_time_target is not None:
         _refit_rounds(state, plan.rounds_time_target, plan.max_auto_rounds, clock.elapsed())
     _notify(plan, events.ROUND_COMPLETE, state, clock.elapsed())
+    if plan.checkpoints is not None and state.reason is None:
+        plan.checkpoints.after_round(state.round, clock.elapsed())
 
 
 def _refit_rounds(state: TrainState, target: float, most: int, elapsed: float) -> None:

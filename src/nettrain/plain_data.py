@@ -2,8 +2,8 @@
 
 :class:`PlainEncoder` turns numbers (NaN and infinities tagged), strings, None, bools, lists,
 tuples (tagged), dicts (string keys, or other scalar keys tagged) and tensors (references to
-tensors collected as ``values/N``) into JSON-able data; :class:`PlainDecoder` reads it back,
-checking every tag, never calling or importing anything. ``TrainResult.save`` and the
+tensors collected as ``values/N``, or another prefix) into JSON-able data; :class:`PlainDecoder`
+reads it back, checking every tag, never calling or importing anything. ``TrainResult.save`` and the
 checkpoints of a run use them.
 
 Example:
@@ -43,7 +43,8 @@ class NotPlain(Exception):
 class PlainEncoder:
     """Values to JSON-able data, their tensors collected as ``values/N``."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "values/") -> None:
+        self.prefix = prefix  # the tensors' names: prefix + a number
         self.tensors: dict[str, Tensor] = {}
         self._names: dict[int, tuple[str, Tensor]] = {}  # id -> (name, the tensor kept alive)
 
@@ -51,7 +52,7 @@ class PlainEncoder:
         if value.layout != torch.strided or value.is_meta or value.dtype not in DTYPES:
             raise NotPlain(f"holds {describe(value)} of layout {value.layout}, on {value.device}")
         if id(value) not in self._names:
-            name = f"values/{len(self._names)}"
+            name = f"{self.prefix}{len(self._names)}"
             self._names[id(value)] = (name, value)
             # a copy of its own: safetensors refuses tensors that share memory
             self.tensors[name] = value.detach().cpu().contiguous().clone()
@@ -94,8 +95,10 @@ class PlainDecoder:
         name: str,
         tensors: Mapping[str, Tensor],
         damaged: Callable[[str, str], Exception],
+        prefix: str = "values/",
     ) -> None:
         self.name, self.tensors, self._damaged = name, tensors, damaged
+        self.prefix = prefix  # the encoder's: only such names are tensors of the value
 
     def fail(self, where: str, problem: str) -> Exception:
         return self._damaged(where if len(where) < 120 else where[:117] + "...", problem)
@@ -113,7 +116,7 @@ class PlainDecoder:
         inner = f"{where}.{tag}"
         if tag == "$float" and body in ("nan", "inf", "-inf"):
             return float(body)
-        if tag == "$tensor" and type(body) is str and body.startswith("values/"):
+        if tag == "$tensor" and type(body) is str and body.startswith(self.prefix):
             if body not in self.tensors:
                 raise self.fail(inner, f"names the tensor {body[:40]!r}, not in the file")
             return self.tensors[body]

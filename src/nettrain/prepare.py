@@ -96,6 +96,40 @@ class Session:
     rounds_time_target: float | None = None  # automatic rounds: refitted to this many seconds
     threads: int = 1  # intra-op CPU threads while training (runtime.threads)
     initial_loss: float | None = None  # the untrained net's loss on the sample (divergence)
+    total_steps: int | None = None  # the steps a learning-rate schedule is planned over
+
+    def choices(self) -> Choices:
+        """What was chosen by timing (batch size, length, threads): a resumed run reuses it."""
+        return Choices(
+            self.batch_size, self.max_rounds, self.time_goal, self.total_steps,
+            self.rounds_time_target, self.threads,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Choices:
+    """The choices :func:`prepare` makes by timing steps, which a second run on the same data
+    and options would make differently: a run resumed from a checkpoint is given its own.
+
+    >>> Choices(32, 10, None, 3750, 20.0, 2).to_plain()["total_steps"]
+    3750
+    """
+
+    batch_size: int
+    max_rounds: int | None
+    time_goal: float | None
+    total_steps: int | None
+    rounds_time_target: float | None
+    threads: int
+
+    def to_plain(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_plain(cls, data: Mapping[str, Any]) -> Choices:
+        """Read :meth:`to_plain`'s dict back (a KeyError or TypeError when it is not one)."""
+        fields = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{name: data[name] for name in fields})
 
 
 def float_dtype(net: nn.Module, options: Options) -> torch.dtype:
@@ -297,11 +331,13 @@ def prepare(
     clock: Clock,
     typed: Typed,
     example_losses: bool = False,
+    choices: Choices | None = None,
 ) -> Session:
     """Resolve everything a run needs; see the module docstring for the order.
 
     ``example_losses``: the run keeps each example's loss (asked for by name), so the data and
-    the loss are checked to allow it.
+    the loss are checked to allow it. ``choices``: the batch size, length and threads of the run
+    being resumed, used as they are instead of timing steps again.
 
     Raises:
         NetTrainError: bad data, a net that cannot take it or has nothing to train, a loss,
@@ -354,7 +390,7 @@ def prepare(
         plan = weigh_plan(plan, opts.example_weights, weights_column, sample, typed, opts.device)
         if example_losses:  # asked for by name: the data and the loss must allow it
             check_example_losses(source, plan)
-        return _with_loss(net, source, sample, binding, plan, opts, clock, typed, dtype)
+        return _with_loss(net, source, sample, binding, plan, opts, clock, typed, dtype, choices)
     except BaseException:
         plan.close()  # a refused call leaves no hook behind
         raise
@@ -370,6 +406,7 @@ def _with_loss(
     clock: Clock,
     typed: Typed,
     dtype: torch.dtype,
+    choices: Choices | None,
 ) -> Session:
     """The part of :func:`prepare` after the loss is chosen."""
     watch = resolve_watch(opts.measurements, opts.stopping_criterion, plan)
@@ -384,10 +421,16 @@ def _with_loss(
     source, validation = resolve_validation(opts, source, plan, typed, binding.inputs, given)
     if validation is not None:
         check_validation_fits(net, binding, plan, typed, validation.source, opts.device)
-    batch_size = _choose_batch_size(net, opts, source, binding, plan, sample, clock)
-    net.train()
     make_updater = _updater_factory(opts)
-    length = _plan_length(net, opts, source, binding, typed, batch_size, make_updater, clock)
+    if choices is None:
+        batch_size = _choose_batch_size(net, opts, source, binding, plan, sample, clock)
+        net.train()
+        length = _plan_length(net, opts, source, binding, typed, batch_size, make_updater, clock)
+    else:
+        batch_size = choices.batch_size
+        net.train()
+        length = _Length(choices.max_rounds, choices.time_goal, choices.total_steps,
+                         choices.rounds_time_target, choices.threads)  # fmt: skip
     updater = make_updater(net, length.total_steps, carry=True)
     return Session(
         net,
@@ -406,4 +449,5 @@ def _with_loss(
         length.rounds_time_target,
         length.threads,
         initial_loss,
+        length.total_steps,
     )

@@ -25,10 +25,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
-from .checkpoint.resume import resume_checkpoint, run_fingerprint
-from .checkpoint.run import Checkpointer, RunParts, restore_run
+from .checkpoint.resume import check_resumable, read_resume, resumed_choices, run_fingerprint
+from .checkpoint.run import RunParts, restore_run
+from .checkpoint.writer import Checkpointer, describe_net
 from .errors import NetTrainError, NetTrainWarning, describe
 from .example_losses import ExampleLosses
 from .loop import LoopPlan, Observer, run
@@ -191,15 +193,16 @@ def _train(
     typed = Typed.start(net, data, encoders=given, form="named_dataset" if named else None)
     try:
         with seeded(opts.seed):
+            resumed = read_resume(opts.resume) if opts.resume is not None else None
+            # a resumed run keeps what its run chose by timing (batch size, length, threads:
+            # timed again they would differ, and with them a schedule's length and sums' bits)
+            choices = resumed_choices(resumed) if resumed is not None else None
             with unchanged_on_error(typed.module, opts):
                 keep = "example_losses" in request.names
-                session = prepare(typed.module, typed.data, opts, clock, typed, keep)
-            resumed = None
-            if opts.resume is not None:
-                resumed = resume_checkpoint(opts.resume, session)
-                # the threads the run was timed at: a sum in another order differs in its bits
-                session.threads = int(resumed.meta.get("threads", session.threads))
-                session.rounds_time_target = None  # the rounds it chose, not chosen again
+                session = prepare(typed.module, typed.data, opts, clock, typed, keep, choices)
+            if resumed is not None:
+                check_resumable(session.source)
+                session.rounds_time_target = None  # the rounds it had chosen, not refitted
             try:
                 with intra_op_threads(session.threads):
                     result = _run(session, request, functions, clock, options, resumed)
@@ -208,6 +211,19 @@ def _train(
                 session.plan.close()
     finally:
         typed.close()
+
+
+def _net_description(session: Session) -> str | None:
+    """The description a checkpoint carries so that it also loads as a ``nettrain.Net``: the
+    run's typed net, or the module on its own."""
+    from .net import Net
+
+    net = None
+    if session.typed is not None:
+        with torch.random.fork_rng(devices=[]):  # a sample draws nothing from the run's streams
+            sample = session.source.sample(1)
+        net = session.typed.net(session.binding.inputs, session.plan, sample)
+    return describe_net(net if net is not None else Net(session.net))
 
 
 def _observers(
@@ -258,19 +274,22 @@ def _run(
         example_losses=tracker,
     )
     snapshot = Snapshot(net)
-    parts = RunParts(state, monitor, snapshot, session.threads)
+    parts = RunParts(state, monitor, snapshot, request.histories, tracker)
     if resumed is not None:
         restore_run(resumed, parts, run_fingerprint(session, given))
     observers = _observers(session, request, functions)
     checkpointer = None
     if opts.checkpointing:
-        meta = {"fingerprint": run_fingerprint(session, given), "threads": session.threads}
-        checkpointer = Checkpointer(opts.checkpointing, parts, meta)
-        observers.append(checkpointer)
+        meta = {"fingerprint": run_fingerprint(session, given),
+                "choices": session.choices().to_plain()}  # fmt: skip
+        checkpointer = Checkpointer(
+            opts.checkpointing, parts, meta, _net_description(session),
+            resumed.meta if resumed is not None else None,
+        )  # fmt: skip
     try:
         return _train_with(
             session, request, functions, monitor, observers, state, snapshot, clock, given,
-            tracker, checkpointer.files if checkpointer is not None else [],
+            tracker, checkpointer,
         )  # fmt: skip
     finally:
         close_all(observers)  # a live panel leaves the terminal clean, a log file is closed
@@ -287,7 +306,7 @@ def _train_with(
     clock: Clock,
     given: Mapping[str, object],
     tracker: ExampleLosses | None,
-    checkpoint_files: list[str],
+    checkpointer: Checkpointer | None,
 ) -> TrainResult:
     """The loop and what follows it, for :func:`_run` (which closes the reporters after)."""
     net, updater, opts = session.net, session.updater, session.options
@@ -319,6 +338,7 @@ def _train_with(
             monitor=monitor,
             rounds_time_target=session.rounds_time_target,
             max_auto_rounds=auto.MAX_AUTO_ROUNDS,
+            checkpoints=checkpointer,
         )
         try:
             run(state, plan, clock)
@@ -342,6 +362,5 @@ def _train_with(
     if final_net is not net:
         final_net.eval()
     training_net = TrainingNet(net, session.binding.inputs, session.plan)
-    return collect(
-        session, state, final_net, training_net, monitor, given, tracker, checkpoint_files
-    )
+    files = checkpointer.files if checkpointer is not None else []
+    return collect(session, state, final_net, training_net, monitor, given, tracker, files)

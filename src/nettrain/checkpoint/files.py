@@ -1,16 +1,21 @@
 """Checkpoint files: writing one crash-safely and reading one that may be damaged.
 
 A checkpoint is one safetensors file: the tensors (CPU, contiguous, dtypes kept) and, in the
-header's metadata (``dict[str, str]``), exactly three keys:
+header's metadata (``dict[str, str]``), three keys and an optional fourth:
 
 ``format``
     :data:`FORMAT` (``"nettrain.checkpoint/1"``).
 ``meta``
     the caller's ``meta`` as JSON text (a JSON object, nested at most :data:`MAX_DEPTH` deep).
+``nettrain`` (optional)
+    the description of the net a :class:`nettrain.Net` file holds (see ``Net.save``): with it,
+    and the net's weights under their own names (every other tensor's name starting with a dot),
+    the checkpoint also loads as a net with ``nettrain.Net.load``.
 ``sha256``
     64 lowercase hex digits: the SHA-256 of, in this order, each part preceded by its length in
     bytes as 8 bytes little-endian: the format tag (UTF-8); the ``meta`` text exactly as stored
-    (UTF-8); then for each tensor in order of name (code points) the JSON text
+    (UTF-8); the ``nettrain`` text when there is one (UTF-8); then for each tensor in order of
+    name (code points) the JSON text
     ``[name, dtype, shape]`` (``json.dumps(..., separators=(",", ":"))``, dtype as torch names it
     without "torch.", e.g. ``["w","float32",[2,3]]``) and the tensor's raw bytes (row-major,
     native little-endian, as safetensors stores them).
@@ -66,6 +71,7 @@ __all__ = [
 FORMAT = "nettrain.checkpoint/1"
 MAX_DEPTH = 64
 _KEYS = ("format", "meta", "sha256")
+_NET_KEY = "nettrain"  # optional: the net's description, so the file also loads as a Net
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 TEMP_PATTERN = re.compile(r"\..+\.[0-9a-f]{12}\.part")
 _ARGUMENT = "training_progress_checkpointing"
@@ -99,6 +105,7 @@ def write_checkpoint(
     meta: Mapping[str, Any],
     *,
     previous: bool = True,
+    net_description: str | None = None,
 ) -> Path:
     """Write a checkpoint to ``path`` so that a crash at any moment leaves a valid one.
 
@@ -109,6 +116,7 @@ def write_checkpoint(
     ``path`` or ``<name>.prev`` is a valid checkpoint. (An existing ``path`` that is itself damaged
     is replaced without being kept, so it never pushes out a valid ``.prev``; checking it costs a
     read of the old file.) Without ``previous`` the new file simply replaces ``path``.
+    ``net_description`` (``json.dumps(Net.config())``) makes the file load as a net too.
 
     Returns:
         ``path`` as a ``Path``.
@@ -125,7 +133,7 @@ def write_checkpoint(
     try:
         if target.is_dir():
             raise IsADirectoryError(f"{str(target)!r} is a directory")
-        data, digest = _encode(tensors, meta)
+        data, digest = _encode(tensors, meta, net_description)
         temp, fd = _create_temp(target)
         with os.fdopen(fd, "wb") as f:
             _write_all(f, data)
@@ -184,7 +192,9 @@ def _create_temp(target: Path) -> tuple[Path, int]:
     raise FileExistsError("no free temporary file name")
 
 
-def _encode(tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> tuple[bytes, str]:
+def _encode(
+    tensors: Mapping[str, Tensor], meta: Mapping[str, Any], net_description: str | None = None
+) -> tuple[bytes, str]:
     """The file's bytes and their checksum."""
     from safetensors.torch import save
 
@@ -193,8 +203,10 @@ def _encode(tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> tuple[byt
     _check_json(dict(meta), "meta")
     text = json.dumps(dict(meta))
     prepared = _prepare(tensors)
-    digest = _digest(prepared, text)
+    digest = _digest(prepared, text, net_description)
     metadata = {"format": FORMAT, "meta": text, "sha256": digest}
+    if net_description is not None:
+        metadata[_NET_KEY] = net_description
     return save(prepared, metadata=metadata), digest
 
 
@@ -222,11 +234,13 @@ def _chunk(h: Any, data: Any) -> None:
     h.update(data)
 
 
-def _digest(tensors: Mapping[str, Tensor], text: str) -> str:
+def _digest(tensors: Mapping[str, Tensor], text: str, net_text: str | None = None) -> str:
     """The checksum defined in the module's docstring."""
     h = hashlib.sha256()
     _chunk(h, FORMAT.encode())
     _chunk(h, text.encode())
+    if net_text is not None:
+        _chunk(h, net_text.encode())
     for name in sorted(tensors):
         t = tensors[name]
         head = [name, dtype_name(t.dtype), list(t.shape)]
@@ -320,8 +334,10 @@ def _check_metadata(metadata: Any) -> tuple[dict[str, Any], str, str]:
         if not isinstance(metadata.get(key), str):
             raise Damaged(f"has no {key!r} in its metadata")
     for key in metadata:
-        if key not in _KEYS:
+        if key not in _KEYS and key != _NET_KEY:
             raise Damaged(f"has an unknown key {shown(key, 40)} in its metadata")
+    if _NET_KEY in metadata and not isinstance(metadata[_NET_KEY], str):
+        raise Damaged(f"has a {_NET_KEY!r} in its metadata that is not text")
     if metadata["format"] != FORMAT:
         raise Damaged(
             f"has an unknown format {shown(metadata['format'], 40)} (expected {FORMAT!r})"
@@ -353,7 +369,9 @@ def _load(path: Path, want: str | None = None) -> Checkpoint:
     read_header(path)
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta, text, digest = _check_metadata(f.metadata())
+            metadata = f.metadata()
+            meta, text, digest = _check_metadata(metadata)
+            net_text = metadata.get(_NET_KEY)
             tensors: dict[str, Tensor] = {}
             for key in f.keys():  # noqa: SIM118 - a safetensors handle is not a dict
                 tensor = f.get_tensor(key)
@@ -361,6 +379,6 @@ def _load(path: Path, want: str | None = None) -> Checkpoint:
                 tensors[key] = tensor.clone() if tensor.data_ptr() % 64 else tensor
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise Damaged(f"cannot be read ({type(exc).__name__}); it may be truncated") from None
-    if _digest(tensors, text) != digest or (want is not None and digest != want):
+    if _digest(tensors, text, net_text) != digest or (want is not None and digest != want):
         raise Damaged("has a checksum that does not match its content (damaged on disk, or edited)")
     return Checkpoint(tensors=tensors, meta=meta, path=path)

@@ -1,14 +1,16 @@
-"""A run's checkpoints: what ``train`` writes at the end of a round, and how it resumes from one.
+"""What a run's checkpoint captures, and how a run resumes from one.
 
-A checkpoint holds the whole state of the run at a round's end (the weights, the optimizer and
-its schedule's position, the random state, every history, the best net and its weights, the
-stopping criterion's counters, the weights of the last sane round, the CPU threads) and a
-fingerprint of the options and data it belongs to. It is written with
-:func:`nettrain.checkpoint.write_checkpoint` (crash-safe, verified), so a run killed at any
-moment resumes from its last checkpoint: ``train(..., resume=path)`` loads the latest good one,
-checks the fingerprint, puts the state back and goes on. Since a round's data order is a pure
-function of (seed, round), the resumed run trains exactly the batches the uninterrupted run
-trains from there, and on the CPU with a fixed thread count ends with the same bits.
+A checkpoint holds the whole state of the run at a round's end or between two batches (the
+weights, the optimizer and its schedule's position, every random stream, the position in the
+round and the round's measurements so far, every history, the best net and its weights, the
+stopping criterion's counters, the weights of the last sane round, the custom histories and
+per-example losses asked for) and a fingerprint of the options and data it belongs to. It is
+written with :func:`nettrain.checkpoint.write_checkpoint` (crash-safe, verified), so a run
+killed at any moment resumes from its last checkpoint: ``train(..., resume=path)`` loads the
+latest good one, checks the fingerprint, puts the state back and goes on. Since a round's data
+order is a pure function of (seed, round), the resumed run trains exactly the batches the
+uninterrupted run trains from there, and on the CPU with a fixed thread count ends with the
+same bits.
 
 Example:
     >>> import os, tempfile, torch, torch.nn as nn
@@ -26,100 +28,23 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import math
-import os
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..errors import NetTrainError, describe, did_you_mean
-from ..options.durations import parse_interval
-from ..plain_data import PlainDecoder, PlainEncoder
-from .files import write_checkpoint
-from .latest import checkpoint_name, clean_temporaries
+from ..errors import NetTrainError
+from ..plain_data import NotPlain, PlainDecoder, PlainEncoder
+from ..runtime.random_state import random_states, restore_random_states
+from .spec import ARGUMENT
 
-__all__ = [
-    "CheckpointSpec",
-    "Checkpointer",
-    "RunParts",
-    "capture",
-    "fingerprint",
-    "parse_checkpointing",
-    "restore_run",
-]
+__all__ = ["RunParts", "capture", "fingerprint", "restore_run"]
 
-ARGUMENT = "training_progress_checkpointing"
-_KEYS = ("file", "directory", "interval")
-EXPECTED = (
-    '{"file": path} or {"directory": folder}, with "interval": N rounds (default 1), or a '
-    "list of such specs"
-)
-
-
-@dataclass(frozen=True)
-class CheckpointSpec:
-    """Where checkpoints go (``file``: one file, replaced, its previous generation kept;
-    ``directory``: one file per checkpoint, all kept) and every how many rounds."""
-
-    target: str
-    directory: bool
-    rounds: int = 1
-
-
-def _one(spec: object) -> CheckpointSpec:
-    if not isinstance(spec, Mapping):
-        raise NetTrainError(ARGUMENT, "cannot use this", expected=EXPECTED, received=describe(spec))
-    unknown = [k for k in spec if k not in _KEYS]
-    if unknown:
-        raise NetTrainError(
-            ARGUMENT,
-            f"unknown key {unknown[0]!r}",
-            expected=EXPECTED,
-            received=repr(unknown[0]),
-            hint=did_you_mean(str(unknown[0]), _KEYS),
-        )
-    if ("file" in spec) == ("directory" in spec):
-        raise NetTrainError(
-            ARGUMENT,
-            'needs exactly one of "file" and "directory"',
-            expected=EXPECTED,
-            received=repr(dict(spec)),
-        )
-    directory = "directory" in spec
-    target = spec["directory" if directory else "file"]
-    if not isinstance(target, str | os.PathLike):
-        raise NetTrainError(ARGUMENT, "needs a path", received=describe(target))
-    rounds = 1
-    if "interval" in spec:
-        every = parse_interval(spec["interval"], argument=f"{ARGUMENT}['interval']")
-        if every.unit != "rounds" or not every.amount.is_integer():
-            raise NetTrainError(
-                f"{ARGUMENT}['interval']",
-                "checkpoints are written at the end of a round in this version: the interval "
-                "is a whole number of rounds",
-                expected='an int >= 1, or "N rounds"',
-                received=repr(spec["interval"]),
-                hint="checkpoints in batches or seconds within a round are planned",
-            )
-        rounds = int(every.amount)
-    return CheckpointSpec(os.fspath(target), directory, rounds)
-
-
-def parse_checkpointing(value: object) -> tuple[CheckpointSpec, ...]:
-    """Read ``training_progress_checkpointing`` (None: no checkpoints).
-
-    >>> parse_checkpointing({"directory": "ckpt", "interval": "2 rounds"})
-    (CheckpointSpec(target='ckpt', directory=True, rounds=2),)
-    """
-    if value is None:
-        return ()
-    specs = value if isinstance(value, list) else [value]
-    return tuple(_one(spec) for spec in specs)
+# the net's own weights keep their names (so the file loads as a Net); every other tensor's
+# name starts with a dot, which no state_dict key does
+_VALUES = ".values/"
 
 
 def fingerprint(options: Mapping[str, object], columns: Mapping[str, Tensor] | None) -> dict:
@@ -149,76 +74,73 @@ def _differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     return found
 
 
-class Checkpointer:
-    """The loop observer that writes the run's checkpoints at the end of rounds."""
-
-    wants_batches = False
-    label = "checkpointing"
-
-    def __init__(self, specs: Sequence[CheckpointSpec], run: Any, meta: Mapping[str, Any]) -> None:
-        self.specs, self.run, self.meta = list(specs), run, dict(meta)
-        self.interval: float | None = None  # at the ends of rounds only
-        self.files: list[str] = []
-        self.counter = 0
-        self.start = time.time()
-        for spec in self.specs:
-            folder = Path(spec.target) if spec.directory else Path(spec.target).parent
-            folder.mkdir(parents=True, exist_ok=True)
-            clean_temporaries(folder)
-
-    def due(self, absolute_batch: int, fraction: float) -> bool:
-        return False
-
-    def notify(self, event: str, live: dict[str, Any]) -> None:
-        if event != "round_complete":
-            return
-        due = [s for s in self.specs if int(live["round"]) % s.rounds == 0]
-        if not due:
-            return
-        self.counter += 1
-        tensors, data = capture(self.run)
-        meta = {**self.meta, "counter": self.counter, "run": data}
-        state = self.run.state
-        for spec in due:
-            if spec.directory:
-                name = checkpoint_name(self.start, self.counter, state.round,
-                                       state.absolute_batch, _last(state.round_losses) or math.nan,
-                                       _last(state.validation_losses))  # fmt: skip
-                path = Path(spec.target) / name
-            else:
-                path = Path(spec.target)
-            self.files.append(str(write_checkpoint(path, tensors, meta)))
-
-
-def _last(values: list[float]) -> float | None:
-    return values[-1] if values else None
-
-
 @dataclass
 class RunParts:
-    """What a checkpoint captures of a run: its state, monitor, snapshot and threads."""
+    """What a checkpoint captures of a run: its state, monitor, last sane weights, custom
+    histories and per-example losses (the last two as the call asked for them)."""
 
     state: Any
     monitor: Any
     snapshot: Any
-    threads: int
+    histories: Sequence[Any] = ()
+    tracker: Any = None
 
 
-def capture(run: RunParts) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """The run's state as tensors and JSON-able data."""
-    monitor = run.monitor
-    best = monitor.best.best if monitor.best is not None else None
-    value = {
-        "state": run.state.state_dict(),
-        "stopping": monitor.stopping.state_dict() if monitor.stopping is not None else None,
-        "best": best,
-        "next_validation": monitor._next_time,
-        "snapshot": {"tensors": run.snapshot.tensors, "round": run.snapshot.round},
-        "threads": run.threads,
+def _history(history: Any) -> dict[str, Any]:
+    return {
+        "what": _what(history),
+        "values": history.values,
+        "positions": history.positions,
+        "next": [history._next_time, history._next_fraction],
     }
-    encoder = PlainEncoder()
+
+
+def _what(history: Any) -> str:
+    """Which history this is, to match it with the resumed call's."""
+    prop = history.prop
+    name = prop if isinstance(prop, str) else getattr(prop, "__qualname__", type(prop).__name__)
+    return f"{name}|{history.form}|{history.amount} {history.unit}"
+
+
+def capture(
+    run: RunParts, warn: Callable[[int, str], None] | None = None
+) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The run's state as tensors and JSON-able data: the net's weights under their own names,
+    everything else under dotted ones. ``warn(i, problem)``: custom history ``i`` holds values
+    a file cannot (it is left out)."""
+    monitor = run.monitor
+    state = run.state.state_dict()
+    net = state.pop("net")
+    ports = monitor._ports
+    tracker = run.tracker
+    value = {
+        "state": state,
+        "rng": random_states(),
+        "stopping": monitor.stopping.state_dict() if monitor.stopping is not None else None,
+        "best": monitor.best.best if monitor.best is not None else None,
+        "next_validation": monitor._next_time,
+        "round_stats": monitor.round_stats.state_dict(),
+        "ports": None if ports is None else {"sums": dict(ports.sums), "count": ports.count},
+        "batch_values": monitor.batch_values if monitor.batch_stats is not None else None,
+        "example_losses": None
+        if tracker is None
+        else {"values": tracker.values, "round": tracker._round},
+        "snapshot": {"tensors": run.snapshot.tensors, "round": run.snapshot.round},
+    }
+    encoder = PlainEncoder(_VALUES)
     data = encoder.encode(value)
-    return encoder.tensors, data
+    histories: list[Any] = []
+    data["histories"] = histories
+    for i, history in enumerate(run.histories):
+        try:
+            PlainEncoder(_VALUES).encode(_history(history))  # first on its own: all or nothing
+        except NotPlain as problem:
+            if warn is not None:
+                warn(i, str(problem))
+            histories.append(None)
+            continue
+        histories.append(encoder.encode(_history(history)))
+    return {**{k: v.detach().cpu() for k, v in net.items()}, **encoder.tensors}, data
 
 
 def restore_run(checkpoint: Any, run: RunParts, now: Mapping[str, Any]) -> dict[str, Any]:
@@ -244,17 +166,45 @@ def restore_run(checkpoint: Any, run: RunParts, now: Mapping[str, Any]) -> dict[
             "resume", f"the checkpoint {str(checkpoint.path)!r}: {where} {problem}"
         )
 
-    value = PlainDecoder(str(checkpoint.path), checkpoint.tensors, damaged).decode(
-        meta["run"], "run"
-    )
-    state = run.state
-    state.load_state_dict(value["state"])
+    decoder = PlainDecoder(str(checkpoint.path), checkpoint.tensors, damaged, _VALUES)
+    data = dict(meta["run"])
+    histories = data.pop("histories", [])
+    value = decoder.decode(data, "run")
+    saved_histories = [None if h is None else decoder.decode(h, "history") for h in histories]
+    state = value["state"]
+    state["net"] = {k: v for k, v in checkpoint.tensors.items() if not k.startswith(".")}
+    run.state.load_state_dict(state)
+    restore_random_states(value["rng"])
     monitor = run.monitor
     if monitor.stopping is not None and value["stopping"] is not None:
         monitor.stopping.load_state_dict(value["stopping"])
     if monitor.best is not None and value["best"] is not None:
         monitor.best.best = tuple(value["best"])
     monitor._next_time = value["next_validation"]
+    monitor.round_stats.load_state_dict(value["round_stats"])
+    if monitor._ports is not None and value["ports"] is not None:
+        monitor._ports.sums = dict(value["ports"]["sums"])
+        monitor._ports.count = value["ports"]["count"]
+    if monitor.batch_stats is not None and value["batch_values"] is not None:
+        monitor.batch_values[:] = value["batch_values"]
+    tracker, losses = run.tracker, value["example_losses"]
+    if tracker is not None and losses is not None:
+        tracker.values, tracker._round = losses["values"], losses["round"]
+        tracker._order = None  # made again from the round's permutation
+    _restore_histories(run.histories, saved_histories)
     run.snapshot.tensors = {k: v.clone() for k, v in value["snapshot"]["tensors"].items()}
     run.snapshot.round = value["snapshot"]["round"]
     return meta
+
+
+def _restore_histories(histories: Sequence[Any], saved: list[dict[str, Any] | None]) -> None:
+    """Each custom history of the resumed call takes up the checkpoint's of the same kind."""
+    left = [h for h in saved if h is not None]
+    for history in histories:
+        match = next((h for h in left if h["what"] == _what(history)), None)
+        if match is None:
+            continue  # a history the interrupted call did not ask for: from here on
+        left.remove(match)
+        history.values[:] = match["values"]
+        history.positions[:] = match["positions"]
+        history._next_time, history._next_fraction = match["next"]

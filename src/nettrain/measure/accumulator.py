@@ -23,7 +23,8 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -131,6 +132,47 @@ class Accumulator:
         self._custom = {key: zero() for key, _ in self._customs}
         self._scores: list[Tensor] = []
         self._score_targets: list[Tensor] = []
+
+    # The sums a round has gathered so far, as plain data: a checkpoint taken within a round
+    # keeps them, so the resumed round's measurements are the uninterrupted round's.
+    _STATE = (
+        "_examples", "_positions", "_boxes", "_classes", "_loss_sum", "_correct", "_confusion",
+        "_entropy", "_residual_square", "_residual_absolute", "_residual_spread",
+        "_target_spread", "_iou", "_custom", "_scores", "_score_targets",
+    )  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the accumulator has seen, as ints and (copied) tensors.
+
+        >>> acc = Accumulator(["accuracy"], task="classification", num_classes=2)
+        >>> acc.update(torch.tensor([[2.0, 0.0]]), torch.tensor([0]))
+        >>> again = Accumulator(["accuracy"], task="classification", num_classes=2)
+        >>> again.load_state_dict(acc.state_dict()); again.result()["accuracy"]
+        1.0
+        """
+
+        def copy(value: Any) -> Any:
+            if isinstance(value, Tensor):
+                return value.detach().clone()
+            if isinstance(value, dict):
+                return {k: copy(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return type(value)(copy(v) for v in value)
+            return value
+
+        return {name.lstrip("_"): copy(getattr(self, name)) for name in self._STATE}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state_dict` (of an accumulator of the same measurements)."""
+        for name in self._STATE:
+            value = state[name.lstrip("_")]
+            if isinstance(value, Tensor):
+                value = value.to(self.device)
+            elif isinstance(value, dict):
+                value = {k: v.to(self.device) for k, v in value.items()}
+            elif isinstance(value, list | tuple):
+                value = type(value)(v.to(self.device) for v in value)
+            setattr(self, name, value)
 
     # ------------------------------------------------------------------------------ update
 

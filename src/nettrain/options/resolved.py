@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint.run import CheckpointSpec, parse_checkpointing
+from ..checkpoint.spec import CheckpointSpec, parse_checkpointing
 from ..errors import NetTrainError, describe, did_you_mean
 from ..losses.weights import parse_example_weights
 from ..optim import MethodSpec, parse_method
@@ -84,7 +84,7 @@ class Options:
     progress_function: Any = None
     update_schedule: Any = None
     example_weights: Any = None  # checked form; see nettrain.losses.weights
-    checkpointing: tuple[CheckpointSpec, ...] = ()  # nettrain.checkpoint.run
+    checkpointing: tuple[CheckpointSpec, ...] = ()  # nettrain.checkpoint.spec
     resume: Any = None  # a checkpoint file or folder to resume from
 
 
