@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,37 @@ def _train_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.log:
         forms.append(args.log)
     options["training_progress_reporting"] = forms
+    if args.checkpoint:
+        spec: dict[str, object] = {"directory": args.checkpoint}
+        if args.checkpoint_every:
+            every = args.checkpoint_every
+            spec["interval"] = int(every) if every.isdigit() else every
+        options["training_progress_checkpointing"] = spec
     return options
+
+
+def _resume_from(args: argparse.Namespace) -> str | None:
+    """The folder to resume from: --checkpoint DIR with --resume, when it holds a checkpoint
+    (else a new run starts, so that the same command can be run again after a kill).
+
+    Raises:
+        NetTrainError: --resume without --checkpoint.
+    """
+    if not args.resume:
+        return None
+    if not args.checkpoint:
+        raise NetTrainError(
+            "--resume",
+            "needs the folder the checkpoints are in",
+            expected="--checkpoint DIR --resume",
+            received="--resume alone",
+            hint="add --checkpoint DIR, the folder the interrupted run wrote to",
+        )
+    folder = Path(args.checkpoint)
+    if folder.is_dir() and any(p.suffix == ".safetensors" for p in folder.iterdir()):
+        return str(folder)
+    print(f"{PROG} train: no checkpoint in {str(folder)!r} yet: a new run.", file=sys.stderr)
+    return None
 
 
 def _summary(
@@ -191,11 +222,18 @@ def train(args: argparse.Namespace) -> int:
     dataset = canonical_name(args.dataset)
     net_name = args.net or nets.default_net(dataset)
     options = _train_options(args)
+    resume = _resume_from(args)  # before anything is loaded: --resume alone is a mistake
     label = _net_label(net_name)
     output, summary_path = output_paths(args.output, f"{dataset}-{label}")
     # bad options, an unwritable output and missing data are reported before anything is built
     # or announced, so that a mistake never costs a training run
-    resolve_options(options)
+    try:
+        resolve_options(options)
+    except NetTrainError as error:
+        if error.argument.startswith("training_progress_checkpointing"):
+            flag = "--checkpoint-every" if "interval" in error.argument else "--checkpoint"
+            raise renamed(error, flag) from None
+        raise
     writable_output(output)
     training, test = _load_split(args, dataset, "train"), _load_split(args, dataset, "test")
     net = _build_net(net_name, training)
@@ -212,6 +250,8 @@ def train(args: argparse.Namespace) -> int:
     )
     if args.validation == "auto":
         options["validation_set"] = test
+    if resume is not None:
+        options["resume"] = resume
     started = time.perf_counter()
     try:
         result = run(net, training, "all", **options)

@@ -183,6 +183,23 @@ def _parser() -> argparse.ArgumentParser:
         "option and automatic choice; the plots need nettrain[plots]",
     )
     tr.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="write a checkpoint into DIR at the end of every round (see --checkpoint-every); "
+        "each file also loads as a net",
+    )
+    tr.add_argument(
+        "--checkpoint-every",
+        metavar="INTERVAL",
+        help='how often to checkpoint: N rounds (default 1), "500 batches", "10 min"',
+    )
+    tr.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from the latest good checkpoint in --checkpoint DIR, bit for bit where the "
+        "interrupted run was (a new run when DIR holds none yet): rerun the same command",
+    )
+    tr.add_argument(
         "--output",
         metavar="PATH",
         help="the net file (default: ./DATASET-NET.safetensors; the summary goes next to it "
