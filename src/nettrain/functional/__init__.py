@@ -17,6 +17,7 @@ Example:
     3.0
 """
 
+from .checkpoints import load_checkpoint, save_checkpoint
 from .crossentropy import crossentropy
 from .grad import value_and_grad
 from .gradcheck import GradientCheckReport, gradient_check, numerical_gradient
@@ -74,12 +75,14 @@ __all__ = [
     "l1loss",
     "l2loss",
     "lbfgs_update",
+    "load_checkpoint",
     "mse",
     "numerical_gradient",
     "ode_solve",
     "onehot_decode",
     "onehot_encode",
     "rmsprop_update",
+    "save_checkpoint",
     "sgdm_update",
     "signsgd_update",
     "value_and_grad",

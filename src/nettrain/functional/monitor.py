@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,7 @@ from ..progress.reporters import build_reporters, close_all
 from ..results import TrainResult
 from ..runtime.interrupt import InterruptGuard
 from ..scalars import as_int, as_real, is_bool
+from .monitor_state import capture, restore
 from .monitor_values import (
     VALIDATION_PREFIX,
     loss_values,
@@ -186,6 +187,7 @@ class ProgressMonitor:
         self._closed = False
         self._reason: str | None = None
         self._result: TrainResult | None = None
+        self._closed_state: dict[str, Any] | None = None  # the history as it was before closing
         self._clock = clock
         self._start = clock()
         self._end: float | None = None
@@ -391,6 +393,35 @@ class ProgressMonitor:
     Progress = progress
     Stop = stop
     Status = status
+
+    # ---- saving and continuing -----------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """The whole history as plain data (every metric value with its step, the epochs,
+        the latest info, progress, status, time spent), to save with the loop's weights: a
+        new monitor with the same metrics and info continues it with :meth:`load_state_dict`
+        (``nettrain.functional.save_checkpoint`` does both). A closed monitor gives its state
+        from before closing, so an open last epoch stays open in the monitor that continues.
+
+        >>> with ProgressMonitor(metrics=["loss"], reporting=None) as first:
+        ...     first.record_metrics(1, loss=0.5)
+        >>> with ProgressMonitor(metrics=["loss"], reporting=None) as then:
+        ...     then.load_state_dict(first.state_dict())
+        ...     then.record_metrics(2, loss=0.25)
+        >>> then.result().batch_loss_list, then.result().metrics_positions
+        ([0.5, 0.25], {'loss': [1, 2]})
+        """
+        return self._closed_state if self._closed_state is not None else capture(self)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue the history of a :meth:`state_dict`, replacing this monitor's own.
+
+        Raises:
+            NetTrainError: ``state`` is not such a dict or comes from a monitor with other
+                metrics or info (argument "state"), or the monitor is closed.
+        """
+        self._check_open("load_state_dict")
+        restore(self, state)
 
     # ---- the end -------------------------------------------------------------------------
 
@@ -600,6 +631,7 @@ class ProgressMonitor:
         self._reason = self._stop_reason() or _FINISHED
         self._guard.__exit__(None, None, None)  # first: nothing below may leave it installed
         self._flush()
+        self._closed_state = capture(self)
         final_line = self._records > self._reported
         open_round = self._round_records > 0
         if open_round:
