@@ -153,17 +153,17 @@ def test_train_takes_every_option(capsys, tmp_path) -> None:
 def test_train_checkpoints_and_the_same_command_resumes_a_killed_run(capsys, tmp_path) -> None:
     """--checkpoint DIR writes checkpoints (every 10 batches here); after a kill, the same command
     with --resume goes on from the latest and writes the very net the whole run writes."""
-    every = ["--checkpoint", "ck", "--checkpoint-every", "10 batches"]
-    assert main(["train", "Digits", *FAST, "--resume", *every, "--output", "whole.safetensors"]) == 0
+    every = ["--checkpoint", "ck", "--checkpoint-every", "10 batches", "--resume"]
+    assert main(["train", "Digits", *FAST, *every, "--output", "whole.safetensors"]) == 0
     assert "no checkpoint in 'ck' yet: a new run" in capsys.readouterr().err
     files = sorted((tmp_path / "ck").iterdir())
     assert len(files) == 6  # 69 batches
     for name in files[2:]:
         name.unlink()  # killed after batch 20
-    assert main(["train", "Digits", *FAST, "--resume", *every, "--output", "again.safetensors"]) == 0
+    assert main(["train", "Digits", *FAST, *every, "--output", "again.safetensors"]) == 0
     whole, again = Net.load("whole.safetensors"), Net.load("again.safetensors")
-    for a, b in zip(whole.module.state_dict().values(), again.module.state_dict().values()):
-        assert torch.equal(a, b)
+    pairs = zip(whole.module.state_dict().values(), again.module.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
     assert [p.name for p in sorted((tmp_path / "ck").iterdir())] == [p.name for p in files]
     assert Net.load(files[-1]).module.state_dict().keys() == whole.module.state_dict().keys()
 
@@ -196,8 +196,10 @@ def test_train_a_users_net_from_module_function(capsys, tmp_path) -> None:
         (["train", "Digits", "--method", "adamx"], "--method: unknown method 'adamx'"),
         (["train", "CIFAR-10"], "NETTRAIN_OFFLINE"),
         (["train", "Digits", "--resume"], "--resume: needs the folder the checkpoints are in"),
-        (["train", "Digits", "--checkpoint", "c", "--checkpoint-every", "2.5 batches"],
-         "--checkpoint-every"),
+        (
+            ["train", "Digits", "--checkpoint", "c", "--checkpoint-every", "2.5 batches"],
+            "--checkpoint-every",
+        ),
     ],
 )
 def test_train_problems_exit_2_with_a_message_and_no_traceback(capsys, args, message) -> None:

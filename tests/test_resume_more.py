@@ -265,3 +265,30 @@ def test_resume_from_a_folder_without_checkpoints_says_so(tmp_path):
     with pytest.raises(NetTrainError, match=r"^resume: .*no checkpoint") as error:
         _run(resume=tmp_path)
     assert str(tmp_path) in str(error.value)
+
+
+def test_a_full_disk_mid_run_warns_keeps_the_earlier_checkpoints_and_trains_on(
+    tmp_path, monkeypatch
+):
+    import errno
+
+    from nettrain.checkpoint import files as files_module
+
+    calls = itertools.count(1)
+    real = files_module._write_all
+
+    def full_from_the_third(f, data):
+        if next(calls) >= 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(f, data)
+
+    monkeypatch.setattr(files_module, "_write_all", full_from_the_third)
+    whole_net, whole = _run()
+    with pytest.warns(NetTrainWarning, match="No space left on device.*Training goes on") as caught:
+        net, result = _run(training_progress_checkpointing={"directory": tmp_path})
+    assert str(result["checkpointing_files"][-1]) in str(caught[0].message)
+    assert _equal(net, whole_net) and result["round_loss_list"] == whole["round_loss_list"]
+    assert len(result["checkpointing_files"]) == 2 and len(list(tmp_path.iterdir())) == 2
+    monkeypatch.setattr(files_module, "_write_all", real)
+    resumed_net, _ = _run(resume=tmp_path)  # from round 2, intact
+    assert _equal(resumed_net, whole_net)

@@ -173,7 +173,7 @@ def _write_failed(target: Path, kept: Path | None, exc: Exception) -> NetTrainEr
     if kept is not None:
         outcome = f"the previous checkpoint {str(kept)!r} is kept"
     else:
-        outcome = "there was no previous checkpoint to keep"
+        outcome = "there was no previous checkpoint at that path to keep"
     return NetTrainError(
         _ARGUMENT,
         f"writing the checkpoint {str(target)!r} failed ({reason}); {outcome}",

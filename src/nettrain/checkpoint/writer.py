@@ -6,7 +6,8 @@ measurements, validation, best net and stopping checks recorded), and only while
 on: a run that stopped at that moment is not checkpointed there, so a resumed run reaches the
 stop again itself, the same way. Each spec's interval is in rounds (at a round's end), batches
 (counted over the whole run) or seconds of training; ``minimum_interval`` skips a due
-checkpoint that comes sooner than that after the spec's last one.
+checkpoint that comes sooner than that after the spec's last one. A checkpoint that cannot be
+written (a full disk) is a warning, not the end of the run: the earlier ones stay as they were.
 
 Example:
     >>> import os, tempfile, torch, torch.nn as nn
@@ -30,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import NetTrainWarning
+from ..errors import NetTrainError, NetTrainWarning
 from .files import write_checkpoint
 from .latest import checkpoint_name, clean_temporaries
 from .run import RunParts, capture
@@ -125,9 +126,23 @@ class Checkpointer:
                 path = Path(spec.target) / name
             else:
                 path = Path(spec.target)
-            written = write_checkpoint(path, tensors, meta, net_description=self.net_description)
+            try:
+                written = write_checkpoint(path, tensors, meta,
+                                           net_description=self.net_description)  # fmt: skip
+            except NetTrainError as error:
+                self._failed(error)  # the run goes on: hours of training outweigh one file
+                continue
             self.files.append(str(written))
             self._last[i] = elapsed
+
+    def _failed(self, error: NetTrainError) -> None:
+        latest = f"the latest written is {self.files[-1]!r}" if self.files else "none written yet"
+        warnings.warn(
+            f"{error.problem}. Training goes on without this checkpoint ({latest}); "
+            f"{error.hint or ''}",
+            NetTrainWarning,
+            stacklevel=2,
+        )
 
     def _too_soon(self, i: int, elapsed: float) -> bool:
         minimum, last = self.specs[i].minimum, self._last[i]
@@ -150,8 +165,6 @@ class Checkpointer:
 def describe_net(net: Any) -> str | None:
     """``json.dumps(net.config())`` for a :class:`nettrain.Net`, or None where its encoders'
     parameters cannot be written (the checkpoint then loads only as a checkpoint)."""
-    from ..errors import NetTrainError
-
     try:
         return json.dumps(net.config())
     except (NetTrainError, TypeError, ValueError):
