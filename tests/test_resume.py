@@ -227,12 +227,20 @@ def test_resume_with_other_options_or_data_is_refused_naming_the_difference(tmp_
     kind, _, options = CASES["batch norm, sgd with a schedule"]
     folder = tmp_path / "ckpt"
     _train("batch norm, sgd with a schedule", training_progress_checkpointing={"directory": folder})
+    nettrain.train(_net(kind), (X, Y), batch_size=8, max_training_rounds=ROUNDS,
+                   validation_set=(X[:8], Y[:8]), training_progress_reporting=None,
+                   training_progress_checkpointing={"directory": tmp_path / "v"},
+                   **options)  # fmt: skip
     with pytest.raises(NetTrainError, match=r"^resume: .*the option 'batch_size'"):
         nettrain.train(_net(kind), (X, Y), batch_size=16, max_training_rounds=ROUNDS,
                        training_progress_reporting=None, resume=folder, **options)  # fmt: skip
     with pytest.raises(NetTrainError, match=r"the data's column 'input'"):
         nettrain.train(_net(kind), (X * 2, Y), batch_size=8, max_training_rounds=ROUNDS,
                        training_progress_reporting=None, resume=folder, **options)  # fmt: skip
+    with pytest.raises(NetTrainError, match=r"the data's column 'validation:input'"):
+        nettrain.train(_net(kind), (X, Y), batch_size=8, max_training_rounds=ROUNDS,
+                       validation_set=(X[:8] * 2, Y[:8]), training_progress_reporting=None,
+                       resume=tmp_path / "v", **options)  # fmt: skip
     # the time goal and the reporting may change
     nettrain.train(_net(kind), (X, Y), batch_size=8, max_training_rounds=ROUNDS, time_goal=60,
                    training_progress_reporting="print", resume=folder, **options)  # fmt: skip

@@ -77,7 +77,13 @@ def check_resumable(source: Any) -> None:
 
 
 def run_fingerprint(session: Any, given: Mapping[str, object]) -> dict[str, Any]:
-    """The fingerprint of this run: the options given and the training data held in memory."""
+    """The fingerprint of this run: the options given and the training and validation data
+    held in memory (the validation columns as ``validation:<name>``)."""
+    columns: dict[str, Any] = {}
     source = session.source
-    columns = source.table.columns if isinstance(source, InMemorySource) else None
-    return fingerprint(given, columns)
+    if isinstance(source, InMemorySource):
+        columns.update(source.table.columns)
+    validation = getattr(session.validation, "source", None)
+    if isinstance(validation, InMemorySource):
+        columns.update({f"validation:{k}": v for k, v in validation.table.columns.items()})
+    return fingerprint(given, columns or None)
