@@ -292,3 +292,57 @@ def test_a_full_disk_mid_run_warns_keeps_the_earlier_checkpoints_and_trains_on(
     monkeypatch.setattr(files_module, "_write_all", real)
     resumed_net, _ = _run(resume=tmp_path)  # from round 2, intact
     assert _equal(resumed_net, whole_net)
+
+
+def _schedule(step: int, total: int) -> float:
+    return 1.0 - step / total
+
+
+RESUME_IN_A_NEW_PROCESS = """
+import sys, torch, torch.nn as nn, nettrain
+torch.set_num_threads(1)
+X = torch.randn(64, 3, generator=torch.Generator().manual_seed(0)); Y = (X.sum(1) > 0).long()
+
+def loss(outputs, targets):  # a function option: its repr holds an address in each process
+    return nn.functional.cross_entropy(outputs, targets)
+
+def schedule(step, total):
+    return 1.0 - step / total
+
+torch.manual_seed(1)
+net = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 2))
+result = nettrain.train(net, (X, Y), "round_loss_list", batch_size=8, max_training_rounds=4,
+                        loss_function=loss, method=("sgd", {"learning_rate_schedule": schedule}),
+                        training_progress_reporting=None, resume=sys.argv[1] or None,
+                        training_progress_checkpointing={"directory": sys.argv[2]})
+print(result)
+"""
+
+
+def test_options_holding_functions_resume_in_another_process(tmp_path):
+    """A loss function and a schedule function are the same options in a new process, though
+    their reprs there hold other addresses."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(RESUME_IN_A_NEW_PROCESS)
+
+    def run(resume: str, folder: Path) -> str:
+        done = subprocess.run([sys.executable, str(script), resume, str(folder)],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    whole = run("", tmp_path / "a")
+    for name in sorted((tmp_path / "a").iterdir())[2:]:
+        name.unlink()
+    assert run(str(tmp_path / "a"), tmp_path / "a") == whole
+
+
+def test_a_difference_in_a_tensor_option_is_named_briefly(tmp_path):
+    spec = {"directory": tmp_path}
+    _run(validation_set=(X[:16], Y[:16]), training_progress_checkpointing=spec)
+    with pytest.raises(NetTrainError, match="the option 'validation_set'") as error:
+        _run(validation_set=(X[16:32], Y[16:32]), resume=tmp_path)
+    assert len(str(error.value)) < 1200

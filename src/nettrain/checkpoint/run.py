@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,18 +48,37 @@ __all__ = ["RunParts", "capture", "fingerprint", "restore_run"]
 _VALUES = ".values/"
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _stable_repr(value: object) -> str:
+    """``repr(value)`` without memory addresses: a function or an object with the default repr
+    (a custom loss, a schedule function) is the same option in the process that resumes.
+
+    >>> _stable_repr(("sgd", {"learning_rate_schedule": _stable_repr}))
+    "('sgd', {'learning_rate_schedule': <function _stable_repr>})"
+    """
+    return _ADDRESS.sub("", repr(value))
+
+
 def fingerprint(options: Mapping[str, object], columns: Mapping[str, Tensor] | None) -> dict:
     """What a checkpoint belongs to: the options that shape training (as text) and, for data
     held in memory, each column's shape, dtype and a hash of its bytes."""
     left_out = {"time_goal", "training_progress_reporting", ARGUMENT, "resume",
                 "training_progress_function"}  # fmt: skip
-    shown = {k: repr(v) for k, v in sorted(options.items()) if k not in left_out}
+    shown = {k: _stable_repr(v) for k, v in sorted(options.items()) if k not in left_out}
     data: dict[str, Any] = {}
     for name, column in sorted((columns or {}).items()):
         flat = column.detach().cpu().contiguous()
         digest = hashlib.sha256(flat.view(torch.uint8).numpy().tobytes()).hexdigest()
         data[name] = [list(flat.shape), str(flat.dtype), digest]
     return {"options": shown, "data": data}
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    """An option's text as a message shows it (a tensor's repr runs to pages)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
@@ -68,9 +88,8 @@ def _differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
         for key in sorted(set(a) | set(b)):
             if a.get(key) != b.get(key):
                 what = "the data's column" if part == "data" else "the option"
-                found.append(
-                    f"{what} {key!r}: {a.get(key, 'absent')} then, {b.get(key, 'absent')} now"
-                )
+                before, after = (_cut(str(side.get(key, "absent"))) for side in (a, b))
+                found.append(f"{what} {key!r}: {before} then, {after} now")
     return found
 
 
