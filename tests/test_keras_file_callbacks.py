@@ -19,8 +19,10 @@ from torch import nn
 
 from nettrain import NetTrainError, NetTrainWarning
 from nettrain.keras import Callback, Model, load_model
+from nettrain.keras.backup import TrainingStates
 from nettrain.keras.callbacks import CallbackBridge
 from nettrain.keras.file_callbacks import CSVLogger, ModelCheckpoint, ProgbarLogger, epoch_line
+from nettrain.keras.optimizers import Adam
 
 
 def _data(n: int = 48, seed: int = 0):
@@ -224,6 +226,113 @@ def test_a_missing_folder_is_created(tmp_path):
     path = tmp_path / "deep" / "er" / "m.safetensors"
     model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[ModelCheckpoint(path)])
     assert path.is_file() and not any(p.name.startswith(".") for p in path.parent.iterdir())
+
+
+# ---- ModelCheckpoint(save_training_state=True): a run resumed from what it wrote -----------
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # bit for bit on the CPU (the checkpoint records the threads)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _dropout_model(rate: float = 0.01) -> Model:
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.3), nn.ReLU(), nn.Linear(16, 3))
+    model = Model(nn.Sequential(net, nn.Softmax(dim=1)))
+    model.compile(Adam(learning_rate=rate), "sparse_categorical_crossentropy", ["acc"])
+    return model
+
+
+def _fit_states(model: Model, *callbacks: Callback, **more: object):
+    x, y = _classes()
+    options: dict = {"batch_size": 8, "epochs": 5, "validation_split": 0.2, **more}
+    return model.fit(x, y, verbose=0, callbacks=list(callbacks), **options)
+
+
+class Interrupt(Callback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("interrupted")
+
+
+def test_a_run_resumes_exactly_from_the_file_of_an_epoch(tmp_path, one_thread):
+    reference = _dropout_model()
+    history = _fit_states(reference)
+    checkpoint = ModelCheckpoint(tmp_path / "m-{epoch:02d}.safetensors", save_training_state=True)
+    with pytest.raises(RuntimeError):  # in epoch 4 (1-based), after its file was saved
+        _fit_states(_dropout_model(), checkpoint, Interrupt(3))
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == [f"m-{e:02d}.safetensors" for e in range(1, 5)] + ["training_state"]
+    states = TrainingStates(str(tmp_path / "training_state")).states()
+    assert sorted(states) == [1, 2, 3]  # epoch 4's state would have come after the callbacks
+    # Keras' recipe: load_model, then fit with initial_epoch; here with the same callback
+    for start, model in ((3, load_model(tmp_path / "m-03.safetensors")), (2, _dropout_model())):
+        resumed = _fit_states(model, checkpoint, initial_epoch=start)
+        assert _same(model.module, reference.state_dict_copy()), start
+        assert resumed.epoch == list(range(start, 5))
+        assert resumed.history == {k: v[start:] for k, v in history.history.items()}
+        assert model.optimizer.iterations == reference.optimizer.iterations
+    assert sorted(TrainingStates(str(tmp_path / "training_state")).states()) == [1, 2, 3, 4, 5]
+
+
+def test_only_the_states_of_files_kept_are_kept(tmp_path, one_thread):
+    best = ModelCheckpoint(
+        tmp_path / "best.safetensors", save_best_only=True, save_training_state=True
+    )
+    # val_loss scripted: the best is epoch 4 (1-based), which replaced epochs 1 and 2's file
+    _fit_states(_dropout_model(), Keep([1.0, 0.8, 0.9, 0.7, 0.75]), best)
+    assert sorted(TrainingStates(str(tmp_path / "training_state")).states()) == [4]
+    with pytest.raises(NetTrainError, match=r"no training state of the end of epoch 2.*one of 4"):
+        _fit_states(_dropout_model(), best, initial_epoch=2)
+    reference = _dropout_model()
+    _fit_states(reference, Keep([1.0, 0.8, 0.9, 0.7, 0.75]))
+    model = _dropout_model()
+    _fit_states(model, Keep([0.75]), best, initial_epoch=4)
+    assert _same(model.module, reference.state_dict_copy())
+
+
+def test_a_new_run_replaces_the_states_and_other_settings_are_refused(tmp_path, one_thread):
+    checkpoint = ModelCheckpoint(tmp_path / "m-{epoch}.safetensors", save_training_state=True)
+    folder = tmp_path / "training_state"
+    with pytest.raises(RuntimeError):
+        _fit_states(_dropout_model(), checkpoint, Interrupt(2))
+    with pytest.raises(NetTrainError, match=r"^epochs: the training states .* epochs=5"):
+        _fit_states(_dropout_model(), checkpoint, initial_epoch=2, epochs=6)
+    with pytest.raises(
+        NetTrainError, match=r"(?s)^callbacks: ModelCheckpoint: .*the option 'batch_size'"
+    ):
+        _fit_states(_dropout_model(), checkpoint, initial_epoch=2, batch_size=16)
+    with pytest.raises(NetTrainError, match=r"^callbacks: ModelCheckpoint: a fit resumes only"):
+        _fit_states(_dropout_model(), checkpoint, initial_epoch=2, shuffle=False)
+    # going on after the run's last epoch is a new run (Keras' fit again for more epochs)
+    model = _dropout_model()
+    _fit_states(model, checkpoint, epochs=2)
+    assert sorted(TrainingStates(str(folder)).states()) == [1, 2]
+    history = _fit_states(model, checkpoint, initial_epoch=2, epochs=4)
+    assert history.epoch == [2, 3] and sorted(TrainingStates(str(folder)).states()) == [1, 2]
+    _fit_states(_dropout_model(), checkpoint, epochs=1)  # initial_epoch=0: a new run
+    assert sorted(TrainingStates(str(folder)).states()) == [1]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        ({"save_training_state": "yes"}, "must be True or False"),
+        ({"save_training_state": True, "save_freq": 5}, "needs save_freq='epoch'"),
+        ({"filepath": "run-{epoch}/m.safetensors", "save_training_state": True}, "no {} field"),
+    ],
+)
+def test_bad_training_state_arguments_are_refused(arguments, words):
+    with pytest.raises(NetTrainError, match=r"^ModelCheckpoint: save_training_state") as error:
+        ModelCheckpoint(**{"filepath": "m.safetensors", **arguments})
+    assert words in str(error.value)
 
 
 # ---- CSVLogger ------------------------------------------------------------------------------

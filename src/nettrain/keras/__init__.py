@@ -13,7 +13,8 @@ Example:
     Model(Sequential, not compiled)
 """
 
-from . import callbacks, file_callbacks, losses, metrics, optimizers
+from . import backup, callbacks, file_callbacks, losses, metrics, optimizers
+from .backup import BackupAndRestore
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback, TerminateOnNaN
 from .file_callbacks import CSVLogger, ModelCheckpoint, ProgbarLogger
 from .loading import load_model
@@ -21,6 +22,7 @@ from .model import Model
 from .schedule_callbacks import LearningRateScheduler, ReduceLROnPlateau
 
 __all__ = [
+    "BackupAndRestore",
     "CSVLogger",
     "Callback",
     "EarlyStopping",
@@ -32,6 +34,7 @@ __all__ = [
     "ProgbarLogger",
     "ReduceLROnPlateau",
     "TerminateOnNaN",
+    "backup",
     "callbacks",
     "file_callbacks",
     "load_model",

@@ -243,9 +243,7 @@ class CallbackBridge:
         self.first_epoch, self.epochs = epochs
         self.validation_every = validation_every
         self.epoch_logs: dict[str, float] = {}
-        self._batch = 0
-        # the rate the engine runs at: fit gives train the optimizer's method() as it is now
-        self._rate = self._optimizer_rate()
+        self._rate = self._optimizer_rate()  # the engine's rate: fit passes method() as it is
 
     @property
     def wants_batches(self) -> bool:
@@ -310,9 +308,12 @@ class CallbackBridge:
 
     def __call__(self, live: dict[str, Any]) -> str | dict[str, float] | None:
         event = live["event"]
-        if event == "training_started":
+        self._rate = live.get("learning_rate", self._rate)  # as the engine runs (resumed too)
+        if event == "training_started":  # a resumed run starts where its checkpoint was
             self.call("on_train_begin", {})
-            self._begin_epoch(self.first_epoch)
+            epoch, batch = self._epoch(live) + (not live.get("batch")), int(live.get("batch") or 0)
+            if epoch < self.epochs:
+                self._begin_epoch(epoch, batch)
         elif event == "round_complete":
             epoch = self._epoch(live)
             logs = self.logs(live)
@@ -333,11 +334,10 @@ class CallbackBridge:
             self.call("on_epoch_end", self._epoch(live), logs)
         return self._answer()
 
-    def _begin_epoch(self, epoch: int) -> None:
-        self._batch = 0
+    def _begin_epoch(self, epoch: int, batch: int = 0) -> None:
         self.call("on_epoch_begin", epoch, {})
         if self.wants_batches:
-            self.call("on_train_batch_begin", 0, {})
+            self.call("on_train_batch_begin", batch, {})
 
     def _on_batch(self, live: dict[str, Any]) -> str | dict[str, float] | None:
         if live["event"] != "batch_complete":

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import NetTrainError, NetTrainWarning, describe, did_you_mean
+from .backup import TrainingStates
 from .callbacks import Callback
 from .progbar import ProgbarLogger, epoch_line
 
@@ -112,7 +113,8 @@ class ModelCheckpoint(Callback):
             (``nettrain.keras.saving.save_model(model.module, path)``), without the compile
             settings: ``load_model`` then returns an uncompiled model. Otherwise
             ``model.save(path)``: weights, architecture and compile settings. Neither holds
-            the optimizer's state (``fit``'s optimizer lives inside the engine's loop).
+            the optimizer's state (``fit``'s optimizer lives inside the engine's loop): for
+            that, and to resume exactly, ``save_training_state``.
         mode: "auto", "min" or "max". "auto" (Keras 3): ``loss``/``val_loss`` are minimised,
             a compiled metric goes its own direction (accuracy up, mse down), any other key
             follows EarlyStopping's rule (accuracy-like names up), where Keras would raise.
@@ -120,6 +122,18 @@ class ModelCheckpoint(Callback):
             epochs (the logs are then the batch's: ``{"loss": running mean}``).
         initial_value_threshold: the best value to beat at the start (None: the first value
             monitored is an improvement).
+        save_training_state: (keyword only, beyond Keras) also keep the run's whole state at
+            each epoch this callback saves a file (the engine's checkpoint: weights, optimizer
+            state, random streams, position, histories), in ``training_state/`` beside the
+            files (``filepath``'s folder, which may then hold no ``{}`` field). A ``fit`` given
+            this callback with ``initial_epoch=k`` then resumes exactly from the end of epoch
+            ``k`` (the file named ``{epoch}`` = k): the same final weights, bit for bit, as the
+            uninterrupted ``fit`` (CPU, fixed thread count), on a model compiled as before
+            (``load_model(file)`` or built again) with the same ``fit`` arguments and data.
+            States no file needs (epochs not saved, files replaced by a later save) are
+            removed as training goes on; ``initial_epoch=0`` starts a new run, removing the
+            last run's states. Needs ``save_freq="epoch"`` (``BackupAndRestore`` backs up
+            within epochs).
 
     Where we differ from Keras: a monitored value that is missing raises a NetTrainError
     naming the keys there are, except a ``val_`` key in an epoch that did not validate
@@ -130,7 +144,9 @@ class ModelCheckpoint(Callback):
 
     Raises:
         NetTrainError: a bad argument (when made); a ``filepath`` field missing from the logs,
-            a monitored key missing from them (when saving).
+            a monitored key missing from them (when saving); with ``save_training_state``, at
+            ``fit``: ``initial_epoch`` at an epoch without a state, other ``epochs`` or
+            settings than the run's (naming them), data a run cannot resume on (a stream).
 
     >>> ModelCheckpoint("best.safetensors", save_best_only=True).save_freq
     'epoch'
@@ -159,6 +175,8 @@ class ModelCheckpoint(Callback):
         mode: str = "auto",
         save_freq: str | int = "epoch",
         initial_value_threshold: float | None = None,
+        *,
+        save_training_state: bool = False,
     ) -> None:
         self.filepath = _path(filepath, "ModelCheckpoint: filepath")
         try:
@@ -200,6 +218,7 @@ class ModelCheckpoint(Callback):
                 "must be a number or None",
                 received=describe(initial_value_threshold),
             )
+        self.training_states = _training_states(self.filepath, save_training_state, save_freq)
         self.monitor, self.verbose = monitor, verbose
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
         self.mode = _check_mode(mode, "ModelCheckpoint")
@@ -221,6 +240,10 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.save_freq == "epoch":
             self._save(epoch, None, logs or {})
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.training_states is not None:
+            self.training_states.prune()  # the last epoch's state, unless a file needs it
 
     def file_path(self, epoch: int, batch: int | None, logs: Mapping[str, Any]) -> str:
         """``filepath`` filled for ``epoch`` (0-based, shown 1-based) and ``batch``, as Keras'
@@ -304,6 +327,35 @@ class ModelCheckpoint(Callback):
             save_model(self.model.module, path)
         else:
             self.model.save(path)
+        if self.training_states is not None:
+            self.training_states.saved(epoch, path)
+
+
+def _training_states(filepath: str, wanted: object, save_freq: object) -> TrainingStates | None:
+    """ModelCheckpoint's ``save_training_state``: where the states go, or None."""
+    argument = "ModelCheckpoint: save_training_state"
+    if not isinstance(wanted, bool):
+        raise NetTrainError(argument, "must be True or False", received=describe(wanted))
+    if not wanted:
+        return None
+    if save_freq != "epoch":
+        raise NetTrainError(
+            argument,
+            "keeps a state at the end of an epoch, so it needs save_freq='epoch'",
+            received=f"save_freq={save_freq!r}",
+            hint="BackupAndRestore(backup_dir, save_freq=N) backs up every N batches",
+        )
+    folder = os.path.dirname(filepath)
+    if "{" in folder.replace("{{", "").replace("}}", ""):
+        raise NetTrainError(
+            argument,
+            "keeps the states in the folder of filepath, which must then hold no {} field",
+            received=repr(filepath),
+            hint="put the fields in the file name, e.g. 'ckpt/m-{epoch:02d}.safetensors'",
+        )
+    return TrainingStates(
+        os.path.join(folder.replace("{{", "{").replace("}}", "}"), "training_state")
+    )
 
 
 class _BatchModelCheckpoint(ModelCheckpoint):

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from ..errors import NetTrainError, describe
 from ..runtime.seed import DEFAULT_SEED
 from . import batch_methods
+from .backup import plan_resume
 from .callbacks import CallbackBridge, History, as_callbacks
 from .fit_data import (
     SAMPLE_WEIGHT,
@@ -418,6 +419,8 @@ class Model:
         from .file_callbacks import ProgbarLogger
 
         user = as_callbacks(callbacks)
+        # BackupAndRestore, ModelCheckpoint(save_training_state=True): checkpoints and resume
+        resume = plan_resume(user, data, initial_epoch, epochs, self)
         # Keras' default callbacks: History after the user's, then the epoch lines and bar
         keras_lines = verbose in _VERBOSE  # else one of the engine's reporting forms
         lines = keras_lines and verbose != 0 and not any(isinstance(c, ProgbarLogger) for c in user)
@@ -425,7 +428,7 @@ class Model:
             [*user, history := History(), *([ProgbarLogger()] if lines else [])],
             model=self,
             metric_keys={m.key: m.key for m in compiled.metrics},  # measured under Keras' keys
-            epochs=(initial_epoch, epochs),
+            epochs=(resume.first_epoch, epochs),  # a resumed run's epochs count from its first
             validation_every=validation_freq,
         )
         for callback in bridge.callbacks:
@@ -449,11 +452,12 @@ class Model:
             "method": compiled.optimizer.carried_method(),  # its state goes on from the last
             "loss_function": compiled.loss,
             **({"batch_size": batch_size} if batch_size is not None else {}),
-            "max_training_rounds": epochs - initial_epoch,
+            "max_training_rounds": epochs - resume.first_epoch,
             # ProgbarLogger prints the epoch lines and the live bar (verbose 1 and 2); a
             # reporting form of the engine's ("panel", "log.csv", ...) is drawn by its reporters
             "training_progress_reporting": None if keras_lines else verbose,
-            "training_progress_function": bridge.specs(),
+            "training_progress_function": resume.progress(self, bridge.specs()),
+            **resume.options,
         }
         if weights is not None:
             options["example_weights"] = weights
@@ -467,6 +471,8 @@ class Model:
         try:
             result = nettrain.train(self.module, data, "all", **options)
         except NetTrainError as error:
+            if error.argument == "resume":  # a checkpoint made by another fit
+                raise resume.refused(error) from None
             if not error.argument.startswith("example_weights"):
                 raise
             # the engine's option is this face's class_weight or sample_weight: say so
@@ -475,6 +481,7 @@ class Model:
         if result.final_net is not self.module:  # the engine kept the best validation net
             self.module.load_state_dict(result.final_net.state_dict())
         bridge.call("on_train_end", dict(bridge.epoch_logs))
+        resume.finish(result["reason_training_stopped"])  # BackupAndRestore deletes its backup
         self.history = history
         return history
 
