@@ -239,12 +239,12 @@ BAD = [
     ("negative lr", make_net, (X, Y), {"learning_rate": -1}, None, ["learning_rate", "-1"]),
     ("device", make_net, (X, Y), {"target_device": "tpu"}, None, ["target_device", "tpu", "cpu"]),
     (
-        "mixed precision",
+        "precision typo",
         make_net,
         (X, Y),
-        {"working_precision": "mixed"},
+        {"working_precision": "mixd"},
         None,
-        ["working_precision", "mixed", "float32"],
+        ["working_precision", "mixd", "mixed", "float32"],
     ),
     ("seed", make_net, (X, Y), {"random_seeding": -5}, None, ["random_seeding", "-5"]),
     (

@@ -123,6 +123,12 @@ def _measurement_values(state: TrainState, session: Session, monitor: Monitor) -
     }
 
 
+def _precision(session: Session) -> str:
+    """The working precision as recorded: "mixed" (float32 weights, bfloat16 autocast) or the
+    weights' dtype."""
+    return "mixed" if session.autocast is not None else dtype_name(session.dtype)
+
+
 def _typed_values(session: Session, final_net: nn.Module) -> dict[str, Any]:
     """The results a run with encoders or a given ``Net`` adds: that ``Net`` as the trained net
     and the final net, the encoders and the skipped examples."""
@@ -219,7 +225,7 @@ def train_input_form(session: Session, state: TrainState, given: Mapping[str, An
         "method": _method_source(session),
         "random_seeding": opts.seed,
         "target_device": str(opts.device),
-        "working_precision": dtype_name(session.dtype),
+        "working_precision": _precision(session),
         "training_progress_measurements": [m.key for m in session.watch.measured],
     }
     if session.time_goal is not None:
@@ -287,7 +293,7 @@ def collect(
         "total_training_time": state.time_spent,
         "training_examples": session.source.num_examples,
         "weights_learning_rate_multipliers": dict(updater.multipliers),
-        "working_precision": dtype_name(session.dtype),
+        "working_precision": _precision(session),
         "encoders": {},
         "training_update_schedule": updater.describe().get("update_schedule"),
         "skipped_training_data": {"count": 0, "indices": [], "ports": {}},

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,7 @@ from .data.batching import BatchSource, InMemorySource
 from .data.forms import normalize
 from .data.streams import BatchIterableSource
 from .data.table import PortTable
-from .errors import NetTrainError, add_note
+from .errors import NetTrainError, NetTrainWarning, add_note, dtype_name
 from .example_losses import check_example_losses
 from .losses import LossPlan, resolve_loss
 from .monitor import Validation, Watch, resolve_watch
@@ -65,6 +66,7 @@ from .prepare_data import (
 )
 from .prepare_weights import unbind_weights, weigh_plan, weight_column
 from .runtime.memory import available_bytes
+from .runtime.precision import fast_bfloat16, mixed_dtype
 from .runtime.threads import choose_threads
 from .typed import Typed
 
@@ -97,6 +99,7 @@ class Session:
     threads: int = 1  # intra-op CPU threads while training (runtime.threads)
     initial_loss: float | None = None  # the untrained net's loss on the sample (divergence)
     total_steps: int | None = None  # the steps a learning-rate schedule is planned over
+    autocast: tuple[str, torch.dtype] | None = None  # "mixed": (device type, autocast dtype)
 
     def choices(self) -> Choices:
         """What was chosen by timing (batch size, length, threads): a resumed run reuses it."""
@@ -149,6 +152,53 @@ def _own_batch_size(source: BatchSource) -> int | None:
     if isinstance(source, BatchIterableSource):
         return source.first_batch_size()
     return None
+
+
+def _mixed_precision(
+    net: nn.Module,
+    binding: PortBinding,
+    plan: LossPlan,
+    sample: Mapping[str, Tensor],
+    opts: Options,
+) -> tuple[str, torch.dtype]:
+    """``working_precision="mixed"``: the autocast of the run, once the net is seen to run
+    under it (a forward pass on the sample, in eval mode, changing nothing).
+
+    Raises:
+        NetTrainError: a device without bfloat16, or a net that fails under bfloat16.
+
+    Warns:
+        NetTrainWarning: a device that only emulates bfloat16 (slower than float32 there).
+    """
+    device = opts.device
+    dtype = mixed_dtype(device)
+    batch = {k: v.to(device) for k, v in sample.items()}
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad(), torch.autocast(device.type, dtype=dtype):
+            plan.forward(net, binding.inputs, batch)
+    except Exception as error:
+        raise NetTrainError(
+            "working_precision",
+            f'"mixed": the net cannot run under {dtype_name(dtype)} autocast '
+            f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''})",
+            expected=f"a net whose forward pass runs in {dtype_name(dtype)}",
+            received=type(net).__name__,
+            hint='train it in "float32" (the default), or make the failing layer accept '
+            f"{dtype_name(dtype)} inputs",
+        ) from error
+    finally:
+        net.train(was_training)
+    if not fast_bfloat16(device):
+        warnings.warn(
+            f'working_precision="mixed": this {device.type} has no native bfloat16 (no '
+            "AVX512-BF16 or AMX): bfloat16 is emulated here and most likely slower than "
+            'float32; "auto" would not choose it',
+            NetTrainWarning,
+            stacklevel=4,
+        )
+    return device.type, dtype
 
 
 def _choose_batch_size(
@@ -410,6 +460,7 @@ def _with_loss(
 ) -> Session:
     """The part of :func:`prepare` after the loss is chosen."""
     watch = resolve_watch(opts.measurements, opts.stopping_criterion, plan)
+    autocast = _mixed_precision(net, binding, plan, sample, opts) if opts.mixed else None
     check_class_targets(source, plan)
     given, source = source, convert_targets(source, plan)
     reference = reference_sample(source, sample, opts.device)
@@ -450,4 +501,5 @@ def _with_loss(
         length.threads,
         initial_loss,
         length.total_steps,
+        autocast,
     )

@@ -37,17 +37,22 @@ def make_step(
     plan: LossPlan,
     updater: object,
     observe: Observe | None = None,
+    autocast: tuple[str, torch.dtype] | None = None,
 ) -> Step:
     """Build the function that trains on one batch and returns its (detached) loss.
 
     ``observe(outputs, batch, loss)``, if given, sees the batch's outputs after the update (for
     round measurements). The returned function does no host-device synchronisation: the loss
-    stays on the device.
+    stays on the device. ``autocast`` (device type, dtype): the forward pass runs under
+    ``torch.autocast`` ("mixed" precision) and its floating outputs come back as float32, so the
+    loss, the gradients' start and the measurements are float32; the weights stay float32.
     """
     zero_grad = updater.zero_grad  # type: ignore[attr-defined]
     update = updater.step  # type: ignore[attr-defined]
 
     forward = plan.forward_function(net, inputs)
+    if autocast is not None:
+        forward = _under_autocast(forward, *autocast)
 
     if getattr(updater, "needs_closure", False):
         # L-BFGS re-evaluates the loss during its line search, so it gets a closure.
@@ -96,3 +101,17 @@ def make_step(
         return loss
 
     return step
+
+
+def _under_autocast(
+    forward: Callable[[Mapping[str, Tensor]], Mapping[str, Tensor]],
+    device_type: str,
+    dtype: torch.dtype,
+) -> Callable[[Mapping[str, Tensor]], dict[str, Tensor]]:
+    def mixed(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        with torch.autocast(device_type, dtype=dtype):
+            outputs = forward(batch)
+        # the loss and the measurements in float32, whatever dtype autocast left
+        return {k: v.float() if v.is_floating_point() else v for k, v in outputs.items()}
+
+    return mixed

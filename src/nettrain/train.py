@@ -311,7 +311,9 @@ def _train_with(
     """The loop and what follows it, for :func:`_run` (which closes the reporters after)."""
     net, updater, opts = session.net, session.updater, session.options
     observe = monitor.observe if monitor.observes else None
-    step = make_step(net, session.binding.inputs, session.plan, updater, observe)
+    step = make_step(
+        net, session.binding.inputs, session.plan, updater, observe, autocast=session.autocast
+    )
     with _frozen(net, updater.frozen), InterruptGuard() as guard:
 
         def stop_reason() -> str | None:

@@ -28,7 +28,7 @@ from ..losses.weights import parse_example_weights
 from ..optim import MethodSpec, parse_method
 from ..progress.forms import ReportSpec, parse_reporting
 from ..runtime.device import resolve_device
-from ..runtime.precision import resolve_precision
+from ..runtime.precision import is_mixed, resolve_precision
 from ..runtime.seed import DEFAULT_SEED, resolve_seed
 from ..scalars import as_int
 from .durations import parse_seconds
@@ -86,6 +86,7 @@ class Options:
     example_weights: Any = None  # checked form; see nettrain.losses.weights
     checkpointing: tuple[CheckpointSpec, ...] = ()  # nettrain.checkpoint.spec
     resume: Any = None  # a checkpoint file or folder to resume from
+    mixed: bool = False  # working_precision="mixed": the forward pass under bfloat16 autocast
 
 
 def _is_auto(value: object) -> bool:
@@ -167,4 +168,5 @@ def resolve_options(options: Mapping[str, object]) -> Options:
         example_weights=parse_example_weights(get("example_weights")),
         checkpointing=parse_checkpointing(get("training_progress_checkpointing")),
         resume=get("resume"),
+        mixed=is_mixed(precision),
     )

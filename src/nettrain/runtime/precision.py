@@ -1,4 +1,6 @@
-"""Working precision: which floating dtype weights and data use during training.
+"""Working precision: which floating dtype weights and data use during training, and whether
+the forward pass runs under bfloat16 autocast ("mixed": float32 master weights, the loss and
+measurements in float32).
 
 Example:
     >>> resolve_precision("float64")
@@ -11,7 +13,7 @@ import torch
 
 from ..errors import NetTrainError, describe
 
-__all__ = ["resolve_precision"]
+__all__ = ["MIXED", "fast_bfloat16", "is_mixed", "mixed_dtype", "resolve_precision"]
 
 _NAMES = {
     "float32": torch.float32,
@@ -22,26 +24,61 @@ _NAMES = {
 }
 
 
+MIXED = "mixed"
+
+
+def is_mixed(spec: object) -> bool:
+    """Whether ``working_precision`` asks for mixed precision.
+
+    >>> is_mixed("Mixed"), is_mixed("float32")
+    (True, False)
+    """
+    return isinstance(spec, str) and spec.lower() == MIXED
+
+
 def resolve_precision(spec: object) -> torch.dtype:
-    """Turn ``working_precision`` into a dtype. "auto" is float32 in this version.
+    """Turn ``working_precision`` into the dtype of the weights and data. "auto" is float32;
+    "mixed" keeps float32 weights (the autocast dtype is :func:`mixed_dtype`'s).
 
     Raises:
-        NetTrainError: for "mixed" (not available yet) and for unknown values.
+        NetTrainError: for unknown values.
     """
     if isinstance(spec, str) and spec.lower() in _NAMES:
         return _NAMES[spec.lower()]
-    if isinstance(spec, str) and spec.lower() == "mixed":
-        raise NetTrainError(
-            "working_precision",
-            '"mixed" (bf16/fp16 autocast with float32 master weights) is not available in this '
-            "version",
-            expected='"float32" or "float64"',
-            received='"mixed"',
-            hint='use "float32" (the default) for now',
-        )
+    if is_mixed(spec):
+        return torch.float32
     raise NetTrainError(
         "working_precision",
         "unknown precision",
-        expected='"auto", "float32" or "float64"',
+        expected='"auto", "float32", "float64" or "mixed"',
         received=describe(spec),
+    )
+
+
+def fast_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CPU with AVX512-BF16 or AMX, a CUDA
+    GPU that supports it. Elsewhere bfloat16 is emulated, and slower than float32."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        cpu = torch.cpu
+        return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
+    return False
+
+
+def mixed_dtype(device: torch.device) -> torch.dtype:
+    """The autocast dtype of "mixed" on ``device``: bfloat16.
+
+    Raises:
+        NetTrainError: a device with no bfloat16 autocast (a GPU without bfloat16, where
+            float16 would need a gradient scaler: planned; MPS).
+    """
+    if device.type == "cpu" or (device.type == "cuda" and fast_bfloat16(device)):
+        return torch.bfloat16
+    raise NetTrainError(
+        "working_precision",
+        f'"mixed" needs bfloat16, which this {device.type} device lacks',
+        expected="a CPU, or a CUDA GPU with bfloat16 (Ampere or later)",
+        received=str(device),
+        hint='use "float32"; float16 with a gradient scaler for older GPUs is planned',
     )
