@@ -226,6 +226,7 @@ def train_input_form(session: Session, state: TrainState, given: Mapping[str, An
         "random_seeding": opts.seed,
         "target_device": str(opts.device),
         "working_precision": _precision(session),
+        "memory_format": session.memory_format,
         "training_progress_measurements": [m.key for m in session.watch.measured],
     }
     if session.time_goal is not None:
@@ -294,6 +295,7 @@ def collect(
         "training_examples": session.source.num_examples,
         "weights_learning_rate_multipliers": dict(updater.multipliers),
         "working_precision": _precision(session),
+        "memory_format": session.memory_format,
         "encoders": {},
         "training_update_schedule": updater.describe().get("update_schedule"),
         "skipped_training_data": {"count": 0, "indices": [], "ports": {}},

@@ -25,6 +25,7 @@ from torch.nn.parameter import is_lazy
 from .errors import NetTrainError, describe
 from .losses import LossPlan
 from .ports import output_ports
+from .runtime.layout import CHANNELS_LAST, set_layout
 from .runtime.modules import copy_module
 from .step import make_step
 
@@ -293,6 +294,7 @@ def time_steps(
     batch: Mapping[str, Tensor],
     clock: Callable[[], float] = time.perf_counter,
     budget: float = 0.25,
+    channels_last: bool = False,
 ) -> float:
     """Seconds per training step at the real batch size, measured on a throwaway copy of the net
     so the user's weights are not changed: a warm-up step, then steps until ``budget`` seconds
@@ -300,10 +302,12 @@ def time_steps(
 
     The copy (:func:`~nettrain.runtime.modules.copy_module`) carries none of the library's
     hooks: ``plan_for(copy)`` attaches what the step needs (the encoders' batch work, the loss
-    and its logit taps) to the copy."""
+    and its logit taps) to the copy. ``channels_last``: the copy and the batch in that layout."""
     twin = copy_module(net)
+    if channels_last:
+        set_layout(twin, CHANNELS_LAST)
     plan = plan_for(twin)
-    step = make_step(twin, inputs, plan, make_updater(twin))
+    step = make_step(twin, inputs, plan, make_updater(twin), channels_last=channels_last)
     sync = torch.cuda.synchronize if next(iter(batch.values())).is_cuda else (lambda: None)
     step(batch)
     times: list[float] = []

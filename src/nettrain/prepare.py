@@ -65,6 +65,7 @@ from .prepare_data import (
     resolve_validation,
 )
 from .prepare_weights import unbind_weights, weigh_plan, weight_column
+from .runtime.layout import CHANNELS_LAST, CONTIGUOUS, choose_layout, has_convolutions
 from .runtime.memory import available_bytes
 from .runtime.precision import fast_bfloat16, mixed_dtype
 from .runtime.threads import choose_threads
@@ -100,12 +101,14 @@ class Session:
     initial_loss: float | None = None  # the untrained net's loss on the sample (divergence)
     total_steps: int | None = None  # the steps a learning-rate schedule is planned over
     autocast: tuple[str, torch.dtype] | None = None  # "mixed": (device type, autocast dtype)
+    memory_format: str = CONTIGUOUS  # the layout the net trains in (runtime.layout)
 
     def choices(self) -> Choices:
-        """What was chosen by timing (batch size, length, threads): a resumed run reuses it."""
+        """What was chosen by timing (batch size, length, threads, layout): a resumed run
+        reuses it."""
         return Choices(
             self.batch_size, self.max_rounds, self.time_goal, self.total_steps,
-            self.rounds_time_target, self.threads,
+            self.rounds_time_target, self.threads, self.memory_format,
         )  # fmt: skip
 
 
@@ -124,6 +127,7 @@ class Choices:
     total_steps: int | None
     rounds_time_target: float | None
     threads: int
+    memory_format: str = CONTIGUOUS
 
     def to_plain(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -131,8 +135,9 @@ class Choices:
     @classmethod
     def from_plain(cls, data: Mapping[str, Any]) -> Choices:
         """Read :meth:`to_plain`'s dict back (a KeyError or TypeError when it is not one)."""
-        fields = [f.name for f in dataclasses.fields(cls)]
-        return cls(**{name: data[name] for name in fields})
+        fields = [f.name for f in dataclasses.fields(cls) if f.name != "memory_format"]
+        layout = data.get("memory_format", CONTIGUOUS)
+        return cls(**{name: data[name] for name in fields}, memory_format=layout)
 
 
 def float_dtype(net: nn.Module, options: Options) -> torch.dtype:
@@ -280,6 +285,7 @@ class _Length:
     total_steps: int | None
     rounds_time_target: float | None
     threads: int
+    memory_format: str = CONTIGUOUS
 
 
 def _plan_length(
@@ -292,7 +298,8 @@ def _plan_length(
     make_updater: Callable[..., Any],
     clock: Clock,
 ) -> _Length:
-    """Rounds and threads: timed steps on a throwaway copy of the net where they are automatic."""
+    """Rounds, threads and the memory layout: timed steps on a throwaway copy of the net where
+    they are automatic."""
     per_round = source.batches_per_round(batch_size)
     max_rounds, time_goal = opts.max_training_rounds, opts.time_goal
     total_steps: int | None = max_rounds * per_round if max_rounds and per_round else None
@@ -300,6 +307,7 @@ def _plan_length(
     rounds_time_target: float | None = None
     threads = torch.get_num_threads()
     seconds = 0.0
+    layout = CHANNELS_LAST if opts.memory_format == CHANNELS_LAST else CONTIGUOUS
     tune_threads = per_round is not None and _worth_tuning_threads(opts, total_steps, time_goal)
     if (needs_timing and per_round is not None) or tune_threads:
         batch = move(source.sample(batch_size), opts.device)
@@ -318,11 +326,13 @@ def _plan_length(
                 classes=typed.class_targets(),
             )
 
-        def time_step() -> float:
-            return time_steps(
-                net, binding.inputs, plan_for, lambda m: make_updater(m, 1), batch, clock
-            )
+        def time_step(channels_last: bool | None = None) -> float:
+            last = layout == CHANNELS_LAST if channels_last is None else channels_last
+            return time_steps(net, binding.inputs, plan_for, lambda m: make_updater(m, 1),
+                              batch, clock, channels_last=last)  # fmt: skip
 
+        if opts.memory_format == "auto" and has_convolutions(net):
+            layout = choose_layout(lambda: time_step(False), lambda: time_step(True))
         if tune_threads:
             threads, seconds = choose_threads(time_step, threads)
         else:
@@ -339,7 +349,7 @@ def _plan_length(
         time_goal = auto.TARGET_TRAINING_SECONDS  # a stream of unknown length: about 20 s
     if time_goal is not None and max_rounds is not None and per_round:
         total_steps = min(total_steps or math.inf, max_rounds * per_round)  # type: ignore[assignment]
-    return _Length(max_rounds, time_goal, total_steps, rounds_time_target, threads)
+    return _Length(max_rounds, time_goal, total_steps, rounds_time_target, threads, layout)
 
 
 @contextlib.contextmanager
@@ -481,7 +491,8 @@ def _with_loss(
         batch_size = choices.batch_size
         net.train()
         length = _Length(choices.max_rounds, choices.time_goal, choices.total_steps,
-                         choices.rounds_time_target, choices.threads)  # fmt: skip
+                         choices.rounds_time_target, choices.threads,
+                         choices.memory_format)  # fmt: skip
     updater = make_updater(net, length.total_steps, carry=True)
     return Session(
         net,
@@ -502,4 +513,5 @@ def _with_loss(
         initial_loss,
         length.total_steps,
         autocast,
+        length.memory_format,
     )

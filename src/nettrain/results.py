@@ -66,6 +66,7 @@ PROPERTIES: dict[str, str] = {
     "training_examples": "int or None: examples in one round",
     "weights_learning_rate_multipliers": "dict[str, float]: effective multiplier per parameter",
     "working_precision": "str: 'float32', 'float64', or 'mixed' (bfloat16 autocast)",
+    "memory_format": "str: 'channels_last' or 'contiguous', the layout the net trained in",
     "batch_measurements_lists": "dict[str, list]: each measurement on each batch (ask by name)",
     "best_validation_round": "int or None: the round of the best validation (the trained net's)",
     "measurements": "list[str]: the keys of the measurements taken",

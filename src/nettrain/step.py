@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from .errors import add_note
 from .losses import LossPlan
+from .runtime.layout import to_layout
 
 __all__ = ["Step", "make_step"]
 
@@ -38,6 +39,7 @@ def make_step(
     updater: object,
     observe: Observe | None = None,
     autocast: tuple[str, torch.dtype] | None = None,
+    channels_last: bool = False,
 ) -> Step:
     """Build the function that trains on one batch and returns its (detached) loss.
 
@@ -46,6 +48,7 @@ def make_step(
     stays on the device. ``autocast`` (device type, dtype): the forward pass runs under
     ``torch.autocast`` ("mixed" precision) and its floating outputs come back as float32, so the
     loss, the gradients' start and the measurements are float32; the weights stay float32.
+    ``channels_last``: 4-D inputs are put in channels_last on the device before the forward.
     """
     zero_grad = updater.zero_grad  # type: ignore[attr-defined]
     update = updater.step  # type: ignore[attr-defined]
@@ -53,6 +56,11 @@ def make_step(
     forward = plan.forward_function(net, inputs)
     if autocast is not None:
         forward = _under_autocast(forward, *autocast)
+    if channels_last:
+        plain_forward = forward
+
+        def forward(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+            return dict(plain_forward(to_layout(batch)))
 
     if getattr(updater, "needs_closure", False):
         # L-BFGS re-evaluates the loss during its line search, so it gets a closure.

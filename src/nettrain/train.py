@@ -45,6 +45,7 @@ from .progress.history import HistoryCollector
 from .progress.reporters import build_reporters, close_all
 from .results import TrainResult, check_property_name
 from .runtime.interrupt import InterruptGuard
+from .runtime.layout import CHANNELS_LAST, CONTIGUOUS, set_layout
 from .runtime.modules import copy_module
 from .runtime.seed import seeded
 from .runtime.threads import intra_op_threads
@@ -213,6 +214,20 @@ def _train(
         typed.close()
 
 
+@contextlib.contextmanager
+def _layout(net: nn.Module, channels_last: bool) -> Iterator[None]:
+    """The net's weights in channels_last for the run, and back in the ordinary layout after
+    it (whatever happens): the user's module comes back as it was given, values trained."""
+    if not channels_last:
+        yield
+        return
+    set_layout(net, CHANNELS_LAST)
+    try:
+        yield
+    finally:
+        set_layout(net, CONTIGUOUS)
+
+
 def _net_description(session: Session) -> str | None:
     """The description a checkpoint carries so that it also loads as a ``nettrain.Net``: the
     run's typed net, or the module on its own."""
@@ -311,10 +326,10 @@ def _train_with(
     """The loop and what follows it, for :func:`_run` (which closes the reporters after)."""
     net, updater, opts = session.net, session.updater, session.options
     observe = monitor.observe if monitor.observes else None
-    step = make_step(
-        net, session.binding.inputs, session.plan, updater, observe, autocast=session.autocast
-    )
-    with _frozen(net, updater.frozen), InterruptGuard() as guard:
+    channels_last = session.memory_format == CHANNELS_LAST
+    step = make_step(net, session.binding.inputs, session.plan, updater, observe,
+                     autocast=session.autocast, channels_last=channels_last)  # fmt: skip
+    with _frozen(net, updater.frozen), _layout(net, channels_last), InterruptGuard() as guard:
 
         def stop_reason() -> str | None:
             # The loop asks this between updates (after each batch's notifications, and before

@@ -28,6 +28,7 @@ from ..losses.weights import parse_example_weights
 from ..optim import MethodSpec, parse_method
 from ..progress.forms import ReportSpec, parse_reporting
 from ..runtime.device import resolve_device
+from ..runtime.layout import parse_memory_format
 from ..runtime.precision import is_mixed, resolve_precision
 from ..runtime.seed import DEFAULT_SEED, resolve_seed
 from ..scalars import as_int
@@ -55,6 +56,7 @@ KNOWN_OPTIONS = (
     "example_weights",
     "training_progress_checkpointing",
     "resume",
+    "memory_format",
 )
 
 # Options of SPEC S1.3 that later versions add; naming one says so instead of "unknown".
@@ -87,6 +89,7 @@ class Options:
     checkpointing: tuple[CheckpointSpec, ...] = ()  # nettrain.checkpoint.spec
     resume: Any = None  # a checkpoint file or folder to resume from
     mixed: bool = False  # working_precision="mixed": the forward pass under bfloat16 autocast
+    memory_format: str = "auto"  # "auto", "channels_last", "contiguous" (runtime.layout)
 
 
 def _is_auto(value: object) -> bool:
@@ -169,4 +172,5 @@ def resolve_options(options: Mapping[str, object]) -> Options:
         checkpointing=parse_checkpointing(get("training_progress_checkpointing")),
         resume=get("resume"),
         mixed=is_mixed(precision),
+        memory_format=parse_memory_format(get("memory_format", "auto")),
     )
