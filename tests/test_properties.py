@@ -58,6 +58,7 @@ TYPES = {
     "training_examples": int,
     "weights_learning_rate_multipliers": dict,
     "working_precision": str,
+    "memory_format": str,
     "best_validation_round": (int, type(None)),
     "measurements": list,
     "round_measurements": dict,
