@@ -74,6 +74,7 @@ def test_train_writes_the_net_and_a_summary_and_prints_the_accuracy(capsys, tmp_
     assert summary["dataset"] == "Digits" and summary["net"] == "mlp"
     assert summary["rounds"] == 3 and summary["reason_training_stopped"] == "max_training_rounds"
     assert 1 <= summary["cpu_threads"] <= torch.get_num_threads()
+    assert summary["working_precision"] == "float32" and summary["memory_format"] == "contiguous"
     assert summary["test_examples"] == len(load("Digits", "test"))
     assert 0.5 < summary["test_accuracy"] <= 1 and summary["test_loss"] > 0
     for key in ("time_s", "examples_per_second", "final_training_loss", "final_validation_loss"):

@@ -175,6 +175,8 @@ def _summary(
         "time_s": get("total_training_time"),
         "examples_per_second": get("mean_examples_per_second"),
         "cpu_threads": get("cpu_threads"),
+        "working_precision": get("working_precision"),
+        "memory_format": get("memory_format"),
         "reason_training_stopped": get("reason_training_stopped"),
         "final_training_loss": get("round_loss"),
         "final_validation_loss": get("validation_loss"),
