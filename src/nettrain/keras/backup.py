@@ -74,7 +74,12 @@ _KERAS_NAMES = {
 }
 
 
-def _folder(value: object, argument: str) -> str:
+def path_argument(value: object, argument: str, kind: str = "folder") -> str:
+    """A callback's path argument as a str (``kind``: "file" or "folder", for the message).
+
+    Raises:
+        NetTrainError: not a non-empty str or ``os.PathLike``.
+    """
     try:
         name = os.fspath(value)  # type: ignore[call-overload]
     except TypeError:
@@ -82,7 +87,7 @@ def _folder(value: object, argument: str) -> str:
     if not isinstance(name, str) or not name:
         raise NetTrainError(
             argument,
-            "must be the path of a folder",
+            f"must be the path of a {kind}",
             expected="a non-empty str or pathlib.Path",
             received=describe(value),
         )
@@ -142,7 +147,7 @@ class BackupAndRestore(Callback):
         double_checkpoint: bool = False,
         delete_checkpoint: bool = True,
     ) -> None:
-        self.backup_dir = _folder(backup_dir, "BackupAndRestore: backup_dir")
+        self.backup_dir = path_argument(backup_dir, "BackupAndRestore: backup_dir")
         if save_freq != "epoch" and (
             not isinstance(save_freq, int) or isinstance(save_freq, bool) or save_freq < 1
         ):

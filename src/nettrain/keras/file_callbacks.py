@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import NetTrainError, NetTrainWarning, describe, did_you_mean
-from .backup import TrainingStates
+from .backup import TrainingStates, path_argument
 from .callbacks import Callback
 from .progbar import ProgbarLogger, epoch_line
 
@@ -51,21 +51,6 @@ __all__ = ["CSVLogger", "ModelCheckpoint", "ProgbarLogger", "epoch_line"]
 
 _MODES = ("auto", "min", "max")
 _ACCURACY_LIKE = ("acc", "auc", "precision", "recall")  # EarlyStopping's "auto" rule
-
-
-def _path(value: object, argument: str) -> str:
-    try:
-        name = os.fspath(value)  # type: ignore[call-overload]
-    except TypeError:
-        name = None
-    if not isinstance(name, str) or not name:
-        raise NetTrainError(
-            argument,
-            "must be the path of a file",
-            expected="a non-empty str or pathlib.Path",
-            received=describe(value),
-        )
-    return name
 
 
 def _check_mode(mode: object, owner: str) -> str:
@@ -178,7 +163,7 @@ class ModelCheckpoint(Callback):
         *,
         save_training_state: bool = False,
     ) -> None:
-        self.filepath = _path(filepath, "ModelCheckpoint: filepath")
+        self.filepath = path_argument(filepath, "ModelCheckpoint: filepath", "file")
         try:
             fields = [f for _, f, _, _ in string.Formatter().parse(self.filepath) if f is not None]
         except ValueError as error:
@@ -400,7 +385,7 @@ class CSVLogger(Callback):
     def __init__(
         self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False
     ) -> None:
-        self.filename = _path(filename, "CSVLogger: filename")
+        self.filename = path_argument(filename, "CSVLogger: filename", "file")
         if not isinstance(separator, str) or len(separator) != 1:
             raise NetTrainError(
                 "CSVLogger: separator",
