@@ -159,3 +159,16 @@ def _no_network():
         mp.setattr(_socket.socket, "connect_ex", _guarded_connect_ex)
         mp.setattr(_socket, "create_connection", _guarded_create_connection)
         yield
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op CPU thread for the test: one reduction order, so that a resumed run and an
+    uninterrupted one can be compared bit for bit. Modules that compare so use it with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

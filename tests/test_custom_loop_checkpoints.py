@@ -10,7 +10,6 @@ import os
 import pickle
 import random
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +36,7 @@ N, K = 13, 7  # iterations in all, and where the first run is killed (mid-epoch 
 X, T = make_classification(n=40, features=4, classes=3, seed=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # bitwise comparisons: one reduction order
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # bitwise comparisons
 
 
 def seed_all(seed: int) -> None:

@@ -35,12 +35,7 @@ Y = (X.sum(1) > 0).long()
 EPOCHS, BATCH = 6, 8  # validation_split=0.25 leaves 48 examples: 6 batches an epoch
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # bitwise comparisons
 
 
 def _model(rate: float = 0.01) -> Model:

@@ -231,14 +231,6 @@ def test_a_missing_folder_is_created(tmp_path):
 # ---- ModelCheckpoint(save_training_state=True): a run resumed from what it wrote -----------
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # bit for bit on the CPU (the checkpoint records the threads)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _dropout_model(rate: float = 0.01) -> Model:
     torch.manual_seed(1)
     net = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.3), nn.ReLU(), nn.Linear(16, 3))

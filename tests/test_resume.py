@@ -89,12 +89,7 @@ def _same_checkpoints(a: str, b: str) -> None:
     assert runs[0] == runs[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # bitwise comparisons
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -41,12 +41,7 @@ def _equal(a: nn.Module, b: nn.Module) -> bool:
     return all(torch.equal(x, y) for x, y in pairs)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # bitwise comparisons
 
 
 # ---- when checkpoints are written -------------------------------------------------------------
