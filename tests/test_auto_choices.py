@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 
@@ -52,7 +53,8 @@ def test_batch_size_two_second_cap_rounds_down_to_a_multiple_of_4():
 
 def test_rounds_aim_at_20_seconds_clipped_to_1_and_10000():
     assert auto.choose_rounds(seconds_per_batch=0.01, batches_per_round=100) == 20
-    assert auto.choose_rounds(seconds_per_batch=0.003, batches_per_round=938) == 8  # ceil(7.1)
+    assert auto.choose_rounds(seconds_per_batch=0.003, batches_per_round=938) == 7  # 7.1
+    assert auto.choose_rounds(seconds_per_batch=0.02, batches_per_round=938) == 1  # 1.07, not 2
     assert auto.choose_rounds(seconds_per_batch=1.0, batches_per_round=100) == 1
     assert auto.choose_rounds(seconds_per_batch=1e-6, batches_per_round=1) == 10_000
 
@@ -80,8 +82,10 @@ def test_auto_rounds_are_refitted_to_20_seconds_of_measured_rounds():
     # The loop reads the clock more often than the timed step does (round ends, reports,
     # validation), so real rounds take longer than 7 timed steps; after each round the count is
     # fitted again to the rounds' measured time, and the run ends within a round of 20 s.
+    # (A learning rate given: a constant rate, so no default schedule fixes the rounds.)
     x, y = make_classification(50)
-    r = _train(make_net(), (x, y), "all", {"batch_size": 8, **QUIET}, fake_clock(0.01))
+    constant = {"batch_size": 8, "learning_rate": 1e-3, **QUIET}
+    r = _train(make_net(), (x, y), "all", constant, fake_clock(0.01))
     per_round = r.total_training_time / r.total_rounds
     assert per_round > 7 * 0.01
     assert r.total_rounds < 286
@@ -92,11 +96,31 @@ def test_auto_rounds_are_refitted_to_20_seconds_of_measured_rounds():
         make_net(),
         (x, y),
         "all",
-        {"batch_size": 8, "validation_set": (x[:20], y[:20]), **QUIET},
+        {**constant, "validation_set": (x[:20], y[:20])},
         fake_clock(0.01),
     )
     per_round = r.total_training_time / r.total_rounds
     assert 20 - per_round <= r.total_training_time < 20 + per_round
+
+
+def test_automatic_rounds_give_adam_its_one_cycle_schedule_over_a_fixed_length():
+    """The default schedule (options.default_schedule): the rounds chosen from the timed step
+    (a fake 0.01 s: round(20 / 0.07) = 286) stay fixed, and the schedule spans them."""
+    x, y = make_classification(50)
+    r = _train(make_net(), (x, y), "all", {"batch_size": 8, **QUIET}, fake_clock(0.01))
+    assert r.total_rounds == 286 and r.reason_training_stopped == "max_training_rounds"
+    method = r.optimization_method
+    assert method["learning_rate_schedule"]["name"] == "one_cycle"
+    assert method["learning_rate"] == pytest.approx(3e-3)
+    assert method["total_steps"] == 286 * 7
+    # the rate ends at the cosine's end: (1 + cos(pi * (T - 1 - W) / (T - W))) / 2 of the peak
+    total, warm = 286 * 7, round(0.3 * 286 * 7)
+    last = 3e-3 * 0.5 * (1 + math.cos(math.pi * (total - 1 - warm) / (total - warm)))
+    assert r.final_learning_rate == pytest.approx(last, rel=1e-6)
+    for given in ({"learning_rate": 1e-3}, {"method": "sgd"}, {"max_training_rounds": 3}):
+        plain = _train(make_net(), (x, y), "all", {"batch_size": 8, **QUIET, **given},
+                       fake_clock(0.01))  # fmt: skip
+        assert "learning_rate_schedule" not in plain.optimization_method, given
 
 
 def test_auto_batch_size_is_the_data_size_for_small_data_and_64_otherwise():

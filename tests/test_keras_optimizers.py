@@ -380,8 +380,18 @@ def test_train_with_method_equals_a_hand_loop() -> None:
     [
         (lambda: ko.SGD(clipnorm=1.0), "SGD(clipnorm)", "no per-variable norm clipping"),
         (lambda: ko.Adam(global_clipnorm=1.0), "Adam(global_clipnorm)", "global norm"),
-        (lambda: ko.Adam(use_ema=True), "Adam(use_ema)", "moving average"),
-        (lambda: ko.Adam(gradient_accumulation_steps=4), "Adam(gradient_accumulation_steps)", ""),
+        (
+            lambda: ko.Adam(use_ema=True, ema_overwrite_frequency=10),
+            "Adam(ema_overwrite_frequency)",
+            "only at the end of fit",
+        ),
+        (lambda: ko.Adam(use_ema=True, ema_momentum=1.0), "Adam(ema_momentum)", "in (0, 1)"),
+        (lambda: ko.Adam(use_ema="yes"), "Adam(use_ema)", "True or False"),
+        (
+            lambda: ko.Adam(gradient_accumulation_steps=1),
+            "Adam(gradient_accumulation_steps)",
+            ">= 2",
+        ),
         (lambda: ko.RMSprop(weight_decay=0.1), "RMSprop(weight_decay)", "no exact counterpart"),
         (lambda: ko.SGD(0.1, 0.9, weight_decay=0.1), "SGD(weight_decay)", "momentum"),
         (lambda: ko.SGD(lr=0.1), "SGD", "Keras 3 calls it learning_rate"),

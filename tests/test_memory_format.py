@@ -47,12 +47,12 @@ def _fake_timing(monkeypatch, plain: float, channels_last: float) -> list[bool]:
     timed: list[bool] = []
 
     def fake(net, inputs, plan_for, make_updater, batch, clock, budget=0.25,
-             channels_last=False):  # fmt: skip
+             channels_last=False, autocast=None):  # fmt: skip
         timed.append(channels_last)
         return channels_last_seconds if channels_last else plain
 
     channels_last_seconds = channels_last
-    monkeypatch.setattr("nettrain.prepare.time_steps", fake)
+    monkeypatch.setattr("nettrain.prepare_length.time_steps", fake)
     return timed
 
 

@@ -29,7 +29,7 @@ def _net() -> nn.Module:
 def _fast_bfloat16(monkeypatch):
     """As on a CPU with AVX512-BF16 (no warning), unless a test says otherwise."""
     monkeypatch.setattr(precision, "fast_bfloat16", lambda device: True)
-    monkeypatch.setattr("nettrain.prepare.fast_bfloat16", lambda device: True)
+    monkeypatch.setattr("nettrain.prepare_precision.fast_bfloat16", lambda device: True)
 
 
 def test_one_mixed_step_is_torch_autocast_with_a_float32_loss():
@@ -88,10 +88,10 @@ def test_a_net_that_cannot_run_in_bfloat16_is_refused_before_training():
 
 
 def test_a_device_without_native_bfloat16_warns(monkeypatch):
-    monkeypatch.setattr("nettrain.prepare.fast_bfloat16", lambda device: False)
+    monkeypatch.setattr("nettrain.prepare_precision.fast_bfloat16", lambda device: False)
     with pytest.warns(NetTrainWarning, match="no native bfloat16.*slower than float32"):
         nettrain.train(_net(), (X, Y), working_precision="mixed", max_training_rounds=1, **QUIET)
-    monkeypatch.setattr("nettrain.prepare.fast_bfloat16", lambda device: True)
+    monkeypatch.setattr("nettrain.prepare_precision.fast_bfloat16", lambda device: True)
     with warnings.catch_warnings():
         warnings.simplefilter("error", NetTrainWarning)
         nettrain.train(_net(), (X, Y), working_precision="mixed", max_training_rounds=1, **QUIET)
@@ -102,3 +102,35 @@ def test_the_native_bfloat16_check_reads_the_cpu():
     expected = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     assert FAST_BFLOAT16(cpu) == bool(expected)
     assert precision.mixed_dtype(cpu) == torch.bfloat16
+
+
+class _Recorder(nn.Module):
+    """Records, for each forward pass in eval mode, whether it ran under inference mode and
+    autocast (validation passes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, 2)
+        self.seen: list[tuple[bool, bool]] = []
+
+    def forward(self, x):
+        if not self.training:
+            self.seen.append((torch.is_inference_mode_enabled(), torch.is_autocast_enabled("cpu")))
+        return self.linear(x)
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed"])
+def test_validation_runs_in_inference_mode_at_the_training_precision(precision):
+    net = _Recorder()
+    result = nettrain.train(net, (X, Y), "all", validation_set=(X[:64], Y[:64]), batch_size=32,
+                            max_training_rounds=2, working_precision=precision,
+                            **QUIET)  # fmt: skip
+    validation = net.seen[-2:]  # the last round's validation and the final one
+    assert validation == [(True, precision == "mixed")] * 2
+    assert isinstance(result["validation_loss"], float)
+    # the measurements are float32 sums either way: the loss matches a float32 evaluation
+    # within bfloat16's rounding of the outputs
+    with torch.no_grad():
+        expected = nn.functional.cross_entropy(result["final_net"].linear(X[:64]), Y[:64])
+    tolerance = 0.02 if precision == "mixed" else 1e-6
+    assert result["validation_loss"] == pytest.approx(expected.item(), rel=tolerance)

@@ -29,6 +29,8 @@ def run():
 TYPES = {
     "trained_net": nn.Module,
     "final_net": nn.Module,
+    "averaged_net": type(None),  # a module with weights_averaging (test_weights_averaging)
+    "weights_averaging": type(None),
     "training_net": nn.Module,
     "batch_size": int,
     "batches_per_round": int,
@@ -59,6 +61,8 @@ TYPES = {
     "weights_learning_rate_multipliers": dict,
     "working_precision": str,
     "memory_format": str,
+    "performance_goal": list,
+    "activation_checkpointing": int,
     "best_validation_round": (int, type(None)),
     "measurements": list,
     "round_measurements": dict,
@@ -77,6 +81,8 @@ TYPES = {
     "loss_plot": Figure,
     "checkpointing_files": list,
     "final_plots": dict,
+    "learning_rate_finder": type(None),  # a dict with learning_rate="find" (test_lr_find)
+    "learning_rate_finder_plot": Figure,
 }
 
 
@@ -87,6 +93,10 @@ def test_every_property_has_its_documented_type(run):
         if name in ("batch_measurements_lists", "example_losses"):
             # kept per batch only when named: "all" alone says how to ask for it
             with pytest.raises(NetTrainError, match="asked for by name"):
+                result[name]
+            continue
+        if name == "learning_rate_finder_plot":  # only for a run with learning_rate="find"
+            with pytest.raises(NetTrainError, match='learning_rate="find"'):
                 result[name]
             continue
         assert isinstance(result[name], kind), name

@@ -50,6 +50,12 @@ CASES = {
         "dropout", lambda: (X, Y),
         {"method": "adam", "training_update_schedule": ["0.*", "3.*"], "validation_set": 0.25},
     ),
+    # 6 batches a round in groups of 4 and 2: checkpoints every 4 batches fall within groups
+    "batch norm, weights averaging, gradient accumulation, adam, validation": (
+        "batchnorm", lambda: (X, Y),
+        {"method": ("adam", {"gradient_accumulation": 4}), "weights_averaging": 0.9,
+         "validation_set": 0.25},
+    ),
 }  # fmt: skip
 
 

@@ -164,18 +164,18 @@ def test_learning_rate_schedule_reaches_the_end_of_the_plan():
     assert r.final_learning_rate == pytest.approx(0.1 / 12, rel=1e-12)
 
 
-@pytest.mark.parametrize(
-    ("option", "what"),
-    [
-        ("performance_goal", "stopping when a measurement reaches a goal"),
-    ],
-)
-def test_planned_options_say_so_in_a_sentence(option, what):
+def test_performance_goal_names_and_refusals():
+    assert resolve_options({"performance_goal": "TrainingSpeed"}).performance_goal == (
+        "training_speed",
+    )
+    goals = resolve_options({"performance_goal": ["training_memory", "TrainingSpeed"]})
+    assert goals.performance_goal == ("training_memory", "training_speed")
+    assert resolve_options({}).performance_goal == ()
     with pytest.raises(NetTrainError) as info:
-        resolve_options({option: 1})
+        resolve_options({"performance_goal": 1})
     assert str(info.value) == (
-        f"{option}: {option} is not available in this version of nettrain; it is planned "
-        f"(SPEC S1.3: {what}); received {option}=int 1. Fix: remove {option} from the call."
+        'performance_goal: a goal is a name; expected "training_speed", "training_memory", '
+        'a list of them, or "auto", received int 1.'
     )
 
 

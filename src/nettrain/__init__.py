@@ -13,6 +13,7 @@ Example:
 from . import coders, datasets, functional, keras, nets
 from .errors import NetTrainError, NetTrainWarning
 from .keras import Model
+from .lr_find import LearningRateFinderResult, find_learning_rate
 from .net import Net
 from .results import PROPERTIES, TrainResult
 from .state import REASONS, TrainState
@@ -21,6 +22,7 @@ from .train import train
 __all__ = [
     "PROPERTIES",
     "REASONS",
+    "LearningRateFinderResult",
     "Model",
     "Net",
     "NetTrainError",
@@ -30,6 +32,7 @@ __all__ = [
     "__version__",
     "coders",
     "datasets",
+    "find_learning_rate",
     "functional",
     "keras",
     "nets",

@@ -3,7 +3,8 @@
     for each round:          (the order of round r is a function of (seed, r))
         for each batch:      move batch -> step (forward, loss, backward, update) -> count
             stop asked? time goal reached? time to check and report?
-        end of round: read the round's losses, check they are finite, report
+        end of round: (gradient accumulation: update with the round's last, incomplete group)
+                      read the round's losses, check they are finite, report
 
 Measurements, validation, the best net and stopping live in a
 :class:`~nettrain.monitor.Monitor` that the loop calls after each batch and each round.
@@ -100,6 +101,9 @@ class LoopPlan:
     on_round_end: Callable[[TrainState], None] | None = None
     learning_rate: Callable[[], float] = lambda: float("nan")
     checkpoints: Checkpoints | None = None
+    # Gradient accumulation: the update of a round's last, incomplete group of batches, made
+    # when the round ends (nettrain.step.make_round_end); groups start with each round.
+    finish_round: Callable[[], None] | None = None
     # Automatic rounds: the seconds of training to aim at. The round count chosen before the
     # run comes from timing one bare step, which misses validation, measurements and round ends
     # (on small data they can double a round); so after each round the count is fitted again
@@ -290,6 +294,8 @@ def _per_batch(observers: list[Observer], state: TrainState, plan: LoopPlan, clo
 
 
 def _end_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> None:
+    if plan.finish_round is not None:  # before the weights are checked, measured, saved
+        plan.finish_round()
     reference = state.loss_reference()  # before this round's loss can join it
     loss = state.end_round()
     if not (_sane([loss], reference) and _weights_finite(state.net)):

@@ -27,7 +27,7 @@ from .errors import NetTrainError, dtype_name
 from .example_losses import ExampleLosses
 from .losses import LOSS_NAMES
 from .monitor import Monitor
-from .plots import final_plots, loss_plot
+from .plots import final_plots, learning_rate_finder_plot, loss_plot
 from .prepare import Session
 from .results import PROPERTIES, TrainResult
 from .schedules import UserSchedule, resolve_schedule, schedule_name
@@ -127,6 +127,21 @@ def _precision(session: Session) -> str:
     """The working precision as recorded: "mixed" (float32 weights, bfloat16 autocast) or the
     weights' dtype."""
     return "mixed" if session.autocast is not None else dtype_name(session.dtype)
+
+
+def _averaging_values(
+    session: Session, averaged_net: nn.Module | None, trained: Any
+) -> dict[str, Any]:
+    """``averaged_net`` (the trained net's very object when it holds the averages; a ``Net``
+    for a typed run, as the trained net) and the option."""
+    spec, typed = session.options.weights_averaging, session.typed
+    net: Any = averaged_net
+    if averaged_net is session.net:
+        net = trained
+    elif averaged_net is not None and typed is not None:
+        inputs, plan, sample = session.binding.inputs, session.plan, session.source.sample(1)
+        net = typed.net(inputs, plan, sample, averaged_net) or averaged_net
+    return {"averaged_net": net, "weights_averaging": None if spec is None else spec.describe()}
 
 
 def _typed_values(session: Session, final_net: nn.Module) -> dict[str, Any]:
@@ -231,6 +246,8 @@ def train_input_form(session: Session, state: TrainState, given: Mapping[str, An
     }
     if session.time_goal is not None:
         resolved["time_goal"] = session.time_goal
+    if opts.weights_averaging is not None:
+        resolved["weights_averaging"] = opts.weights_averaging.describe()
     for name, value in given.items():
         if name not in resolved and name != "learning_rate":
             resolved[name] = (
@@ -256,8 +273,10 @@ def collect(
     given: Mapping[str, Any],
     example_losses: ExampleLosses | None,
     checkpoint_files: list[str] | None = None,
+    averaged_net: nn.Module | None = None,
 ) -> TrainResult:
-    """Every property of the run (S1.5) as a :class:`TrainResult`."""
+    """Every property of the run (S1.5) as a :class:`TrainResult`; ``averaged_net``: the net
+    with the averaged weights (``weights_averaging``)."""
     updater, opts = session.updater, session.options
     time_spent = max(state.time_spent, 1e-12)
     round_losses = list(state.round_losses)
@@ -296,18 +315,27 @@ def collect(
         "weights_learning_rate_multipliers": dict(updater.multipliers),
         "working_precision": _precision(session),
         "memory_format": session.memory_format,
+        "performance_goal": list(opts.performance_goal),
+        "activation_checkpointing": session.checkpoint_segments,
         "encoders": {},
         "training_update_schedule": updater.describe().get("update_schedule"),
         "skipped_training_data": {"count": 0, "indices": [], "ports": {}},
         "train_input_form": train_input_form(session, state, given),
+        "learning_rate_finder": (
+            session.learning_rate_finder.to_plain()
+            if session.learning_rate_finder is not None
+            else None
+        ),
     }
     values.update(_typed_values(session, final_net))
+    values.update(_averaging_values(session, averaged_net, values["trained_net"]))
     values.update(_measurement_values(state, session, monitor))
     lazy = {
         "batch_permutation": lambda: _permutations(session, state.round),
         # figures: drawn from the result's own values when asked for (matplotlib loaded then)
         "loss_plot": lambda: loss_plot(values),
         "final_plots": lambda: final_plots(values),
+        "learning_rate_finder_plot": lambda: learning_rate_finder_plot(values),
     }
     if example_losses is None:
         lazy["example_losses"] = _ask_by_name(

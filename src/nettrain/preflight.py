@@ -295,6 +295,7 @@ def time_steps(
     clock: Callable[[], float] = time.perf_counter,
     budget: float = 0.25,
     channels_last: bool = False,
+    autocast: tuple[str, torch.dtype] | None = None,
 ) -> float:
     """Seconds per training step at the real batch size, measured on a throwaway copy of the net
     so the user's weights are not changed: a warm-up step, then steps until ``budget`` seconds
@@ -302,12 +303,14 @@ def time_steps(
 
     The copy (:func:`~nettrain.runtime.modules.copy_module`) carries none of the library's
     hooks: ``plan_for(copy)`` attaches what the step needs (the encoders' batch work, the loss
-    and its logit taps) to the copy. ``channels_last``: the copy and the batch in that layout."""
+    and its logit taps) to the copy. ``channels_last``: the copy and the batch in that layout;
+    ``autocast``: the forward pass under it ("mixed" precision)."""
     twin = copy_module(net)
     if channels_last:
         set_layout(twin, CHANNELS_LAST)
     plan = plan_for(twin)
-    step = make_step(twin, inputs, plan, make_updater(twin), channels_last=channels_last)
+    step = make_step(twin, inputs, plan, make_updater(twin), channels_last=channels_last,
+                     autocast=autocast)  # fmt: skip
     sync = torch.cuda.synchronize if next(iter(batch.values())).is_cuda else (lambda: None)
     step(batch)
     times: list[float] = []
@@ -319,3 +322,21 @@ def time_steps(
         times.append(clock() - begin)
     plan.close()
     return statistics.median(times)
+
+
+def one_step(
+    net: nn.Module,
+    inputs: tuple[str, ...],
+    plan_for: Callable[[nn.Module], LossPlan],
+    make_updater: Callable[[nn.Module], object],
+    batch: Mapping[str, Tensor],
+    autocast: tuple[str, torch.dtype] | None = None,
+) -> None:
+    """One training step on a throwaway copy of the net (as :func:`time_steps`, untimed): it
+    raises what the real step would, an out-of-memory error included."""
+    twin = copy_module(net)
+    plan = plan_for(twin)
+    try:
+        make_step(twin, inputs, plan, make_updater(twin), autocast=autocast)(batch)
+    finally:
+        plan.close()

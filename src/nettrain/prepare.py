@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -39,12 +38,15 @@ from .data.batching import BatchSource, InMemorySource
 from .data.forms import normalize
 from .data.streams import BatchIterableSource
 from .data.table import PortTable
-from .errors import NetTrainError, NetTrainWarning, add_note, dtype_name
+from .errors import NetTrainError, NetTrainWarning, add_note
 from .example_losses import check_example_losses
 from .losses import LossPlan, resolve_loss
+from .lr_find import LearningRateFinderResult, search
 from .monitor import Validation, Watch, resolve_watch
 from .optim import build_updater
 from .options import auto
+from .options.default_schedule import with_default_schedule
+from .options.goals import MEMORY
 from .options.resolved import Options
 from .ports import PortBinding, bind_inputs
 from .preflight import (
@@ -54,7 +56,6 @@ from .preflight import (
     measure_batch_costs,
     probe_forward,
     probe_loss,
-    time_steps,
 )
 from .prepare_data import (
     check_class_targets,
@@ -64,19 +65,17 @@ from .prepare_data import (
     reference_sample,
     resolve_validation,
 )
+from .prepare_length import Length, checked_batch_size, float_dtype, plan_length
+from .prepare_precision import checked_autocast
 from .prepare_weights import unbind_weights, weigh_plan, weight_column
-from .runtime.layout import CHANNELS_LAST, CONTIGUOUS, choose_layout, has_convolutions
+from .runtime.activations import segment_count
+from .runtime.layout import CHANNELS_LAST, CONTIGUOUS
 from .runtime.memory import available_bytes
-from .runtime.precision import fast_bfloat16, mixed_dtype
-from .runtime.threads import choose_threads
 from .typed import Typed
 
 __all__ = ["Session", "prepare", "unchanged_on_error"]
 
 Clock = Callable[[], float]
-
-# Fewer planned steps than this are not worth timing thread counts for (it costs ~0.2 s).
-MIN_STEPS_TO_TUNE_THREADS = 500
 
 
 @dataclass
@@ -102,13 +101,16 @@ class Session:
     total_steps: int | None = None  # the steps a learning-rate schedule is planned over
     autocast: tuple[str, torch.dtype] | None = None  # "mixed": (device type, autocast dtype)
     memory_format: str = CONTIGUOUS  # the layout the net trains in (runtime.layout)
+    learning_rate_finder: LearningRateFinderResult | None = None  # learning_rate="find"
+    checkpoint_segments: int = 0  # "training_memory": activation checkpointing's segments
 
     def choices(self) -> Choices:
-        """What was chosen by timing (batch size, length, threads, layout): a resumed run
-        reuses it."""
+        """What was chosen by timing (batch size, length, threads, layout) or by the
+        learning-rate range test: a resumed run reuses it."""
         return Choices(
             self.batch_size, self.max_rounds, self.time_goal, self.total_steps,
-            self.rounds_time_target, self.threads, self.memory_format,
+            self.rounds_time_target, self.threads, self.memory_format, self.learning_rate_finder,
+            self.autocast is not None, self.options.method.gradient_accumulation,
         )  # fmt: skip
 
 
@@ -128,28 +130,28 @@ class Choices:
     rounds_time_target: float | None
     threads: int
     memory_format: str = CONTIGUOUS
+    learning_rate_finder: LearningRateFinderResult | None = None  # the range test's (lr_find)
+    mixed: bool = False  # bfloat16 autocast, forced or chosen by "auto" (prepare_precision)
+    gradient_accumulation: int = 1  # batches per update ("training_memory" may choose 2)
 
     def to_plain(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        plain = dataclasses.asdict(self)
+        finder = self.learning_rate_finder
+        plain["learning_rate_finder"] = finder.to_plain() if finder is not None else None
+        return plain
 
     @classmethod
     def from_plain(cls, data: Mapping[str, Any]) -> Choices:
-        """Read :meth:`to_plain`'s dict back (a KeyError or TypeError when it is not one)."""
-        fields = [f.name for f in dataclasses.fields(cls) if f.name != "memory_format"]
+        """Read :meth:`to_plain`'s dict back (a KeyError or TypeError when it is not one); a
+        checkpoint written before a field existed gets its default."""
+        later = ("memory_format", "learning_rate_finder", "mixed", "gradient_accumulation")
+        fields = [f.name for f in dataclasses.fields(cls) if f.name not in later]
         layout = data.get("memory_format", CONTIGUOUS)
-        return cls(**{name: data[name] for name in fields}, memory_format=layout)
-
-
-def float_dtype(net: nn.Module, options: Options) -> torch.dtype:
-    """The floating dtype of the run: the option's, else the net's own, else float32."""
-    if options.dtype is not None:
-        return options.dtype
-    floats = [
-        p.dtype
-        for p in net.parameters()
-        if p.is_floating_point() and not torch.nn.parameter.is_lazy(p)
-    ]
-    return floats[0] if floats else torch.float32
+        finder = data.get("learning_rate_finder")
+        found = LearningRateFinderResult.from_plain(finder) if finder is not None else None
+        return cls(**{name: data[name] for name in fields}, memory_format=layout,
+                   learning_rate_finder=found, mixed=bool(data.get("mixed", False)),
+                   gradient_accumulation=int(data.get("gradient_accumulation", 1)))  # fmt: skip
 
 
 def _own_batch_size(source: BatchSource) -> int | None:
@@ -157,53 +159,6 @@ def _own_batch_size(source: BatchSource) -> int | None:
     if isinstance(source, BatchIterableSource):
         return source.first_batch_size()
     return None
-
-
-def _mixed_precision(
-    net: nn.Module,
-    binding: PortBinding,
-    plan: LossPlan,
-    sample: Mapping[str, Tensor],
-    opts: Options,
-) -> tuple[str, torch.dtype]:
-    """``working_precision="mixed"``: the autocast of the run, once the net is seen to run
-    under it (a forward pass on the sample, in eval mode, changing nothing).
-
-    Raises:
-        NetTrainError: a device without bfloat16, or a net that fails under bfloat16.
-
-    Warns:
-        NetTrainWarning: a device that only emulates bfloat16 (slower than float32 there).
-    """
-    device = opts.device
-    dtype = mixed_dtype(device)
-    batch = {k: v.to(device) for k, v in sample.items()}
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad(), torch.autocast(device.type, dtype=dtype):
-            plan.forward(net, binding.inputs, batch)
-    except Exception as error:
-        raise NetTrainError(
-            "working_precision",
-            f'"mixed": the net cannot run under {dtype_name(dtype)} autocast '
-            f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''})",
-            expected=f"a net whose forward pass runs in {dtype_name(dtype)}",
-            received=type(net).__name__,
-            hint='train it in "float32" (the default), or make the failing layer accept '
-            f"{dtype_name(dtype)} inputs",
-        ) from error
-    finally:
-        net.train(was_training)
-    if not fast_bfloat16(device):
-        warnings.warn(
-            f'working_precision="mixed": this {device.type} has no native bfloat16 (no '
-            "AVX512-BF16 or AMX): bfloat16 is emulated here and most likely slower than "
-            'float32; "auto" would not choose it',
-            NetTrainWarning,
-            stacklevel=4,
-        )
-    return device.type, dtype
 
 
 def _choose_batch_size(
@@ -248,16 +203,6 @@ def _choose_batch_size(
     )
 
 
-def _worth_tuning_threads(opts: Options, total_steps: int | None, time_goal: float | None) -> bool:
-    """Whether to time fewer CPU threads (runtime.threads): on the CPU, with more than one thread,
-    for a run long enough that a faster step repays the timing."""
-    if opts.device.type != "cpu" or torch.get_num_threads() < 2:
-        return False
-    if time_goal is not None and time_goal < 5:
-        return False
-    return total_steps is None or total_steps >= MIN_STEPS_TO_TUNE_THREADS
-
-
 def _updater_factory(opts: Options) -> Callable[..., Any]:
     def make(module: nn.Module, total: int | None = None, carry: bool = False) -> Any:
         """The run's updater (``carry``: it starts from the method's carried state), or one
@@ -276,80 +221,47 @@ def _updater_factory(opts: Options) -> Callable[..., Any]:
     return make
 
 
-@dataclass
-class _Length:
-    """How long the run is planned: rounds, a time goal, total steps, the rounds' time target."""
+def _smaller_batches(batch_size: int, opts: Options, source: BatchSource) -> tuple[int, Options]:
+    """``performance_goal="training_memory"``: an automatic batch of ``b`` examples becomes
+    batches of ``b // 2`` with two accumulated per update, so the updates stay those of ``b``
+    while a step holds half the activations. A batch size given (or brought by a stream), or
+    an accumulation asked for, is kept."""
+    method = opts.method
+    own = opts.batch_size is not None or _own_batch_size(source) is not None
+    if own or batch_size < 2 or method.gradient_accumulation != 1 or method.name == "lbfgs":
+        return batch_size, opts
+    method = dataclasses.replace(method, gradient_accumulation=2)
+    return batch_size // 2, dataclasses.replace(opts, method=method)
 
-    max_rounds: int | None
-    time_goal: float | None
-    total_steps: int | None
-    rounds_time_target: float | None
-    threads: int
-    memory_format: str = CONTIGUOUS
+
+def _with_chosen_mixed(
+    autocast: tuple[str, torch.dtype] | None, length: Length, opts: Options
+) -> tuple[str, torch.dtype] | None:
+    """The run's autocast: "mixed"'s, or bfloat16 where "auto" chose it by timing."""
+    if autocast is None and length.mixed:
+        return opts.device.type, torch.bfloat16
+    return autocast
 
 
-def _plan_length(
+def _find_rate(
     net: nn.Module,
     opts: Options,
     source: BatchSource,
     binding: PortBinding,
+    plan: LossPlan,
     typed: Typed,
     batch_size: int,
-    make_updater: Callable[..., Any],
-    clock: Clock,
-) -> _Length:
-    """Rounds, threads and the memory layout: timed steps on a throwaway copy of the net where
-    they are automatic."""
-    per_round = source.batches_per_round(batch_size)
-    max_rounds, time_goal = opts.max_training_rounds, opts.time_goal
-    total_steps: int | None = max_rounds * per_round if max_rounds and per_round else None
-    needs_timing = max_rounds is None and (time_goal is None or opts.method.schedule is not None)
-    rounds_time_target: float | None = None
-    threads = torch.get_num_threads()
-    seconds = 0.0
-    layout = CHANNELS_LAST if opts.memory_format == CHANNELS_LAST else CONTIGUOUS
-    tune_threads = per_round is not None and _worth_tuning_threads(opts, total_steps, time_goal)
-    if (needs_timing and per_round is not None) or tune_threads:
-        batch = move(source.sample(batch_size), opts.device)
-
-        def plan_for(twin: nn.Module) -> LossPlan:
-            # the copy carries none of the library's hooks: give it the encoders' batch work
-            typed.install(binding.inputs, module=twin)
-            return resolve_loss(
-                opts.loss_function,
-                twin,
-                binding.inputs,
-                binding.targets,
-                batch,
-                float_dtype=float_dtype(net, opts),
-                binary=typed.binary_targets(),
-                classes=typed.class_targets(),
-            )
-
-        def time_step(channels_last: bool | None = None) -> float:
-            last = layout == CHANNELS_LAST if channels_last is None else channels_last
-            return time_steps(net, binding.inputs, plan_for, lambda m: make_updater(m, 1),
-                              batch, clock, channels_last=last)  # fmt: skip
-
-        if opts.memory_format == "auto" and has_convolutions(net):
-            layout = choose_layout(lambda: time_step(False), lambda: time_step(True))
-        if tune_threads:
-            threads, seconds = choose_threads(time_step, threads)
-        else:
-            seconds = time_step()
-    if needs_timing and per_round is not None:
-        if time_goal is None:
-            max_rounds = auto.choose_rounds(seconds_per_batch=seconds, batches_per_round=per_round)
-            total_steps = max_rounds * per_round
-            if opts.method.schedule is None:  # a schedule's length must not move under it
-                rounds_time_target = auto.TARGET_TRAINING_SECONDS
-        else:
-            total_steps = max(1, math.ceil(time_goal / seconds))
-    elif needs_timing:
-        time_goal = auto.TARGET_TRAINING_SECONDS  # a stream of unknown length: about 20 s
-    if time_goal is not None and max_rounds is not None and per_round:
-        total_steps = min(total_steps or math.inf, max_rounds * per_round)  # type: ignore[assignment]
-    return _Length(max_rounds, time_goal, total_steps, rounds_time_target, threads, layout)
+    autocast: tuple[str, torch.dtype] | None,
+    memory_format: str,
+) -> LearningRateFinderResult:
+    """``learning_rate="find"``: the range test on a copy of the net, with the run's method
+    minus its learning-rate schedule (the test sets each step's rate itself)."""
+    assert opts.learning_rate_finder is not None
+    unscheduled = dataclasses.replace(opts.method, schedule=None)
+    make = _updater_factory(dataclasses.replace(opts, method=unscheduled))
+    return search(net, opts, opts.learning_rate_finder, source, binding, plan, typed,
+                  batch_size, make, autocast=autocast,
+                  channels_last=memory_format == CHANNELS_LAST)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -470,7 +382,7 @@ def _with_loss(
 ) -> Session:
     """The part of :func:`prepare` after the loss is chosen."""
     watch = resolve_watch(opts.measurements, opts.stopping_criterion, plan)
-    autocast = _mixed_precision(net, binding, plan, sample, opts) if opts.mixed else None
+    autocast = checked_autocast(net, binding.inputs, plan, sample, opts) if opts.mixed else None
     check_class_targets(source, plan)
     given, source = source, convert_targets(source, plan)
     reference = reference_sample(source, sample, opts.device)
@@ -482,17 +394,43 @@ def _with_loss(
     source, validation = resolve_validation(opts, source, plan, typed, binding.inputs, given)
     if validation is not None:
         check_validation_fits(net, binding, plan, typed, validation.source, opts.device)
+    # automatic rounds: the run knows its length, so Adam gets its one-cycle schedule
+    opts = with_default_schedule(opts, known_length=source.num_examples is not None)
     make_updater = _updater_factory(opts)
+    finder = None
     if choices is None:
         batch_size = _choose_batch_size(net, opts, source, binding, plan, sample, clock)
+        if opts.batch_size is None and _own_batch_size(source) is None:
+            batch_size = checked_batch_size(net, opts, source, binding, typed, batch_size,
+                                            make_updater, autocast)  # fmt: skip
+        if MEMORY in opts.performance_goal:
+            batch_size, opts = _smaller_batches(batch_size, opts, source)
+            make_updater = _updater_factory(opts)
         net.train()
-        length = _plan_length(net, opts, source, binding, typed, batch_size, make_updater, clock)
+        length = plan_length(net, opts, source, binding, plan, typed, batch_size, make_updater,
+                              clock)  # fmt: skip
+        autocast = _with_chosen_mixed(autocast, length, opts)
+        if opts.learning_rate_finder is not None:
+            finder = _find_rate(net, opts, source, binding, plan, typed, batch_size, autocast,
+                                length.memory_format)  # fmt: skip
     else:
         batch_size = choices.batch_size
         net.train()
-        length = _Length(choices.max_rounds, choices.time_goal, choices.total_steps,
+        length = Length(choices.max_rounds, choices.time_goal, choices.total_steps,
                          choices.rounds_time_target, choices.threads,
-                         choices.memory_format)  # fmt: skip
+                         choices.memory_format, choices.mixed)  # fmt: skip
+        autocast = _with_chosen_mixed(autocast, length, opts)
+        if choices.gradient_accumulation != opts.method.gradient_accumulation:  # memory goal's
+            method = dataclasses.replace(
+                opts.method, gradient_accumulation=choices.gradient_accumulation
+            )
+            opts = dataclasses.replace(opts, method=method)
+            make_updater = _updater_factory(opts)
+        finder = choices.learning_rate_finder  # a resumed run does not search again
+    if finder is not None:  # the found rate is the method's from here on (a schedule scales it)
+        method = dataclasses.replace(opts.method, learning_rate=finder.learning_rate)
+        opts = dataclasses.replace(opts, method=method)
+        make_updater = _updater_factory(opts)
     updater = make_updater(net, length.total_steps, carry=True)
     return Session(
         net,
@@ -514,4 +452,23 @@ def _with_loss(
         length.total_steps,
         autocast,
         length.memory_format,
+        finder,
+        _segments(net, opts),
     )
+
+
+def _segments(net: nn.Module, opts: Options) -> int:
+    """``performance_goal="training_memory"``: the segments activation checkpointing cuts the
+    net into (a warning when it has no ``nn.Sequential`` chain to cut)."""
+    if MEMORY not in opts.performance_goal:
+        return 0
+    segments = segment_count(net)
+    if segments == 0:
+        warnings.warn(
+            'performance_goal="training_memory": this net has no nn.Sequential chain of layers '
+            "to checkpoint, so its activations are all kept (its batches are still halved); "
+            "build its layers as an nn.Sequential for activation checkpointing",
+            NetTrainWarning,
+            stacklevel=5,
+        )
+    return segments

@@ -50,14 +50,16 @@ from .errors import NetTrainError, describe
 from .net import Net
 from .netfile.read import _check_config
 from .plain_data import NotPlain, PlainDecoder, PlainEncoder
-from .plots import final_plots, loss_plot
+from .plots import final_plots, learning_rate_finder_plot, loss_plot
 from .results import PLOT_PROPERTIES, TrainResult
 
 __all__ = ["FORMAT", "load_result", "save_result"]
 
 FORMAT = "nettrain.result/1"
 _KEY = "nettrain_result"
-NETS = ("trained_net", "final_net")
+NETS = ("trained_net", "final_net", "averaged_net")
+# the nets that can be the trained net itself (stored once, as a reference to it)
+_SAME_NETS = ("final_net", "averaged_net")
 _TOP_KEYS = {"format", "values", "nets", "plots", "not_saved"}
 _KEPT = "not kept in a saved result: "
 _NOT_KEPT = {
@@ -137,9 +139,9 @@ def save_result(result: TrainResult, path: str | os.PathLike[str]) -> Path:
         try:
             if name in _NOT_KEPT:
                 not_saved[name] = _NOT_KEPT[name]
-            elif name == "final_net" and "trained_net" in values and value is values["trained_net"]:
+            elif name in _SAME_NETS and "trained_net" in values and value is values["trained_net"]:
                 nets[name] = {"same_as": "trained_net"}
-            elif name in NETS:
+            elif name in NETS and value is not None:  # averaged_net is None without averaging
                 nets[name] = _net_entry(value, name, tensors)
             elif name in PLOT_PROPERTIES:  # drawn already: drawn again from the loaded values
                 plots[name] = {"x_label": _drawn_x_label(value)}
@@ -153,9 +155,10 @@ def save_result(result: TrainResult, path: str | os.PathLike[str]) -> Path:
             plots[name] = entry
         else:
             not_saved[name] = entry
-    if nets.get("final_net", {}).get("same_as") and "trained_net" not in nets:
-        not_saved["final_net"] = not_saved.get("trained_net", _KEPT + "the trained_net is not")
-        del nets["final_net"]
+    for same in _SAME_NETS:
+        if nets.get(same, {}).get("same_as") and "trained_net" not in nets:
+            not_saved[same] = not_saved.get("trained_net", _KEPT + "the trained_net is not")
+            del nets[same]
     tensors.update(encoder.tensors)
     document = {"format": FORMAT, "values": saved, "nets": nets, "plots": plots,
                 "not_saved": not_saved}  # fmt: skip
@@ -294,12 +297,14 @@ def load_result(
     nets = document["nets"]
     for key, entry in nets.items():
         if key not in NETS:
-            raise _damaged(name, f"nets[{key[:40]!r}]", "is not trained_net or final_net")
-        if entry == {"same_as": "trained_net"} and key == "final_net" and "trained_net" in nets:
+            problem = "is not trained_net, final_net or averaged_net"
+            raise _damaged(name, f"nets[{key[:40]!r}]", problem)
+        if entry == {"same_as": "trained_net"} and key in _SAME_NETS and "trained_net" in nets:
             continue
         values[key] = _load_net(entry, key, name, tensors, given.get(key))
-    if "final_net" in nets and "final_net" not in values:
-        values["final_net"] = values["trained_net"]
+    for same in _SAME_NETS:
+        if same in nets and same not in values:
+            values[same] = values["trained_net"]
     not_saved = document["not_saved"]
     if not all(isinstance(v, str) for v in not_saved.values()):
         raise _damaged(name, "not_saved", "must map names to reasons (strings)")
@@ -310,6 +315,9 @@ def load_result(
         x_label = options.get("x_label")
         if set(options) != {"x_label"} or not isinstance(x_label, str):
             raise _damaged(name, f"plots.{key}", "must be an object {x_label: string}")
+        if key == "learning_rate_finder_plot":  # its x axis is the rate: no drawing option
+            lazy[key] = partial(learning_rate_finder_plot, values)
+            continue
         figure = loss_plot if key == "loss_plot" else final_plots
         lazy[key] = partial(figure, values, x_label=x_label)  # drawn when asked for
     clash = (set(values) | set(lazy)) & set(not_saved)

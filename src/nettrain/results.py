@@ -36,6 +36,9 @@ PROPERTIES: dict[str, str] = {
     "checkpointing_files": "list[str]: the checkpoint files written, in order "
     "(training_progress_checkpointing)",
     "final_net": "the net when training stopped (a copy when it differs from trained_net)",
+    "averaged_net": "the net with the moving average of the weights (weights_averaging; "
+    "trained_net itself when that holds them), or None without averaging",
+    "weights_averaging": "dict or None: the resolved weights_averaging: decay, trained_net",
     "training_net": "a TrainingNet: the net with its loss attached, forward(batch) -> loss",
     "batch_size": "int: examples per batch",
     "batches_per_round": "int or None: batches in one round (None for streams of unknown length)",
@@ -67,6 +70,8 @@ PROPERTIES: dict[str, str] = {
     "weights_learning_rate_multipliers": "dict[str, float]: effective multiplier per parameter",
     "working_precision": "str: 'float32', 'float64', or 'mixed' (bfloat16 autocast)",
     "memory_format": "str: 'channels_last' or 'contiguous', the layout the net trained in",
+    "performance_goal": "list[str]: the goals the run favoured ('training_speed', ...)",
+    "activation_checkpointing": "int: segments of the net recomputed in backward (0: none)",
     "batch_measurements_lists": "dict[str, list]: each measurement on each batch (ask by name)",
     "best_validation_round": "int or None: the round of the best validation (the trained net's)",
     "measurements": "list[str]: the keys of the measurements taken",
@@ -86,9 +91,14 @@ PROPERTIES: dict[str, str] = {
     "(made when asked for; needs nettrain[plots])",
     "final_plots": "dict[str, Figure]: the loss plot, each scalar measurement against rounds, "
     "the confusion matrix and ROC curves when measured (made when asked for)",
+    "learning_rate_finder": "dict or None: the learning-rate range test of "
+    'learning_rate="find": learning_rate (the rate trained with), suggestion (the rule), index, '
+    "rates, losses, smoothed_losses, stopped, start, end, steps, batch_size (None without it)",
+    "learning_rate_finder_plot": "matplotlib Figure: the range test's losses against the "
+    'learning rate (log axis), the suggestion marked (runs with learning_rate="find")',
 }
 # the properties that are figures: asking for one by name checks for matplotlib first
-PLOT_PROPERTIES = ("final_plots", "loss_plot")
+PLOT_PROPERTIES = ("final_plots", "loss_plot", "learning_rate_finder_plot")
 
 PLANNED_PROPERTIES: dict[str, str] = {}
 # other names of properties: NetTrain's own, and the results object

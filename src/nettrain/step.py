@@ -1,5 +1,10 @@
 """One update step: forward -> loss -> backward -> update. Returns the batch loss, detached.
 
+With gradient accumulation (:mod:`nettrain.optim.accumulation`) a step adds its batch's gradient
+to the group's and updates only when the group is full; :func:`make_round_end` updates with a
+round's last, incomplete group. ``after_update`` runs after every update of the weights (the
+weights' moving average, :mod:`nettrain.averaging`).
+
 Example:
     >>> import torch, torch.nn as nn
     >>> from nettrain.losses import resolve_loss
@@ -22,9 +27,10 @@ from torch import Tensor, nn
 
 from .errors import add_note
 from .losses import LossPlan
+from .optim.accumulation import GradientAccumulation
 from .runtime.layout import to_layout
 
-__all__ = ["Step", "make_step"]
+__all__ = ["Step", "make_round_end", "make_step"]
 
 Step = Callable[[Mapping[str, Tensor]], Tensor]
 
@@ -40,6 +46,8 @@ def make_step(
     observe: Observe | None = None,
     autocast: tuple[str, torch.dtype] | None = None,
     channels_last: bool = False,
+    accumulation: GradientAccumulation | None = None,
+    after_update: Callable[[], None] | None = None,
 ) -> Step:
     """Build the function that trains on one batch and returns its (detached) loss.
 
@@ -49,9 +57,11 @@ def make_step(
     ``torch.autocast`` ("mixed" precision) and its floating outputs come back as float32, so the
     loss, the gradients' start and the measurements are float32; the weights stay float32.
     ``channels_last``: 4-D inputs are put in channels_last on the device before the forward.
+    ``accumulation``: the step updates once per group of batches (see the module docstring);
+    ``after_update()`` is called after each update.
     """
     zero_grad = updater.zero_grad  # type: ignore[attr-defined]
-    update = updater.step  # type: ignore[attr-defined]
+    update = _then(updater.step, after_update)  # type: ignore[attr-defined]
 
     forward = plan.forward_function(net, inputs)
     if autocast is not None:
@@ -76,7 +86,9 @@ def make_step(
                 return loss
 
             try:
-                loss = update(closure).detach()
+                loss = updater.step(closure).detach()  # type: ignore[attr-defined]
+                if after_update is not None:
+                    after_update()
             except Exception as error:
                 add_note(error, "raised in the L-BFGS step (forward(), the loss or backward())")
                 raise
@@ -95,10 +107,15 @@ def make_step(
             where = "the loss function"
             loss = plan(outputs, batch)
             where = "backward()"
-            zero_grad()
-            loss.backward()
-            where = "the optimizer update"
-            update()
+            if accumulation is None:
+                zero_grad()
+                loss.backward()
+                where = "the optimizer update"
+                update()
+            elif accumulation.backward(loss, next(iter(batch.values())).shape[0], zero_grad):
+                where = "the optimizer update"
+                accumulation.finish()
+                update()
         except Exception as error:
             add_note(error, f"raised by {where}")
             raise
@@ -109,6 +126,39 @@ def make_step(
         return loss
 
     return step
+
+
+def make_round_end(
+    updater: object,
+    accumulation: GradientAccumulation,
+    after_update: Callable[[], None] | None = None,
+) -> Callable[[], None]:
+    """The update a round's last, incomplete group of batches gets when the round ends
+    (nothing when the round's batches filled their groups)."""
+    update = _then(updater.step, after_update)  # type: ignore[attr-defined]
+
+    def round_end() -> None:
+        if accumulation.finish():
+            try:
+                update()
+            except Exception as error:
+                add_note(error, "raised by the optimizer update (the round's last group)")
+                raise
+
+    return round_end
+
+
+def _then(update: Callable[[], object], after: Callable[[], None] | None) -> Callable[[], object]:
+    """``update()``, then ``after()`` when there is one (``update`` itself when there is none:
+    nothing added to the hot path)."""
+    if after is None:
+        return update
+
+    def both() -> None:
+        update()
+        after()
+
+    return both
 
 
 def _under_autocast(

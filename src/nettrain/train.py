@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .averaging import WeightAverage
 from .checkpoint.resume import check_resumable, read_resume, resumed_choices, run_fingerprint
 from .checkpoint.run import RunParts, restore_run
 from .checkpoint.writer import Checkpointer, describe_net
@@ -36,21 +37,23 @@ from .example_losses import ExampleLosses
 from .loop import LoopPlan, Observer, run
 from .losses import TrainingNet
 from .monitor import Monitor
+from .optim.accumulation import GradientAccumulation
 from .options import auto
-from .options.resolved import resolve_options
+from .options.resolved import Options, resolve_options
 from .outcome import Snapshot, collect, divergence_warning
 from .prepare import Session, prepare, unchanged_on_error
 from .progress.function import ProgressFunction, progress_functions
 from .progress.history import HistoryCollector
 from .progress.reporters import build_reporters, close_all
 from .results import TrainResult, check_property_name
+from .runtime.activations import checkpointed
 from .runtime.interrupt import InterruptGuard
 from .runtime.layout import CHANNELS_LAST, CONTIGUOUS, set_layout
 from .runtime.modules import copy_module
 from .runtime.seed import seeded
 from .runtime.threads import intra_op_threads
 from .state import TrainState
-from .step import make_step
+from .step import make_round_end, make_step
 from .typed import Typed
 
 __all__ = ["NetTrainWarning", "train"]
@@ -142,7 +145,8 @@ def train(net: nn.Module, data: object, prop: object = None, **options: object) 
             ``random_seeding`` (1234), ``target_device`` ("auto"), ``working_precision``
             ("auto"), ``validation_set``, ``training_progress_measurements``,
             ``training_stopping_criterion``, ``training_progress_function``,
-            ``training_progress_reporting`` ("auto" = "print"), ``training_update_schedule``.
+            ``training_progress_reporting`` ("auto" = "print"), ``training_update_schedule``,
+            ``weights_averaging`` (a moving average of the weights: :mod:`nettrain.averaging`).
             See the options table in docs/guide.md.
 
     Returns:
@@ -168,6 +172,39 @@ def _train(
     request = Request.parse(prop)
     # built now, so a function that is not callable costs no training (the loop's observers)
     functions = progress_functions(opts.progress_function, learning_rate_requests=True)
+    opts, typed = start_typed(net, data, options, opts)
+    try:
+        with seeded(opts.seed):
+            resumed = read_resume(opts.resume) if opts.resume is not None else None
+            # a resumed run keeps what its run chose by timing (batch size, length, threads:
+            # timed again they would differ, and with them a schedule's length and sums' bits)
+            choices = resumed_choices(resumed) if resumed is not None else None
+            with unchanged_on_error(typed.module, opts):
+                keep = "example_losses" in request.names
+                session = prepare(typed.module, typed.data, opts, clock, typed, keep, choices)
+            if resumed is not None:
+                check_resumable(session.source)
+                session.rounds_time_target = None  # the rounds it had chosen, not refitted
+            try:
+                with intra_op_threads(session.threads):
+                    result = _run(session, request, functions, clock, options, resumed)
+                    return request.answer(result)
+            finally:
+                session.plan.close()
+    finally:
+        typed.close()
+
+
+def start_typed(
+    net: nn.Module, data: object, options: Mapping[str, object], opts: Options
+) -> tuple[Options, Typed]:
+    """Check the net, read a named dataset (with its encoders and validation split) and start
+    the typed data: the first part of :func:`train`, shared with
+    :func:`nettrain.find_learning_rate`. The caller closes the :class:`Typed`.
+
+    Raises:
+        NetTrainError: ``net`` is not a module; a named dataset or validation set that fails.
+    """
     if not isinstance(net, nn.Module):
         raise NetTrainError(
             "net",
@@ -192,26 +229,7 @@ def _train(
         spec = resolve_named_validation(opts.validation_set, named)
         opts = dataclasses.replace(opts, validation_set=spec)
     typed = Typed.start(net, data, encoders=given, form="named_dataset" if named else None)
-    try:
-        with seeded(opts.seed):
-            resumed = read_resume(opts.resume) if opts.resume is not None else None
-            # a resumed run keeps what its run chose by timing (batch size, length, threads:
-            # timed again they would differ, and with them a schedule's length and sums' bits)
-            choices = resumed_choices(resumed) if resumed is not None else None
-            with unchanged_on_error(typed.module, opts):
-                keep = "example_losses" in request.names
-                session = prepare(typed.module, typed.data, opts, clock, typed, keep, choices)
-            if resumed is not None:
-                check_resumable(session.source)
-                session.rounds_time_target = None  # the rounds it had chosen, not refitted
-            try:
-                with intra_op_threads(session.threads):
-                    result = _run(session, request, functions, clock, options, resumed)
-                    return request.answer(result)
-            finally:
-                session.plan.close()
-    finally:
-        typed.close()
+    return opts, typed
 
 
 @contextlib.contextmanager
@@ -287,9 +305,11 @@ def _run(
         device=opts.device,
         record_batches="batch_measurements_lists" in request.names,
         example_losses=tracker,
+        autocast=session.autocast,
     )
     snapshot = Snapshot(net)
-    parts = RunParts(state, monitor, snapshot, request.histories, tracker)
+    averaging, accumulation = _update_parts(session)
+    parts = RunParts(state, monitor, snapshot, request.histories, tracker, averaging, accumulation)
     if resumed is not None:
         restore_run(resumed, parts, run_fingerprint(session, given))
     observers = _observers(session, request, functions)
@@ -304,10 +324,19 @@ def _run(
     try:
         return _train_with(
             session, request, functions, monitor, observers, state, snapshot, clock, given,
-            tracker, checkpointer,
+            tracker, checkpointer, averaging, accumulation,
         )  # fmt: skip
     finally:
         close_all(observers)  # a live panel leaves the terminal clean, a log file is closed
+
+
+def _update_parts(session: Session) -> tuple[WeightAverage | None, GradientAccumulation | None]:
+    """The run's moving average of the weights and its gradient accumulation, when asked for."""
+    opts = session.options
+    spec, every = opts.weights_averaging, opts.method.gradient_accumulation
+    averaging = WeightAverage(session.net, spec) if spec is not None else None
+    accumulation = GradientAccumulation(every, session.updater.parameters) if every > 1 else None
+    return averaging, accumulation
 
 
 def _train_with(
@@ -322,14 +351,26 @@ def _train_with(
     given: Mapping[str, object],
     tracker: ExampleLosses | None,
     checkpointer: Checkpointer | None,
+    averaging: WeightAverage | None = None,
+    accumulation: GradientAccumulation | None = None,
 ) -> TrainResult:
     """The loop and what follows it, for :func:`_run` (which closes the reporters after)."""
     net, updater, opts = session.net, session.updater, session.options
     observe = monitor.observe if monitor.observes else None
     channels_last = session.memory_format == CHANNELS_LAST
+    after = averaging.update if averaging is not None else None  # after every update
     step = make_step(net, session.binding.inputs, session.plan, updater, observe,
-                     autocast=session.autocast, channels_last=channels_last)  # fmt: skip
-    with _frozen(net, updater.frozen), _layout(net, channels_last), InterruptGuard() as guard:
+                     autocast=session.autocast, channels_last=channels_last,
+                     accumulation=accumulation, after_update=after)  # fmt: skip
+    # a round's last, incomplete group of batches is updated when the round ends
+    round_end = make_round_end(updater, accumulation, after) if accumulation is not None else None
+    memory = checkpointed(net) if session.checkpoint_segments else contextlib.nullcontext()
+    with (
+        _frozen(net, updater.frozen),
+        _layout(net, channels_last),
+        memory,
+        InterruptGuard() as guard,
+    ):
 
         def stop_reason() -> str | None:
             # The loop asks this between updates (after each batch's notifications, and before
@@ -356,6 +397,7 @@ def _train_with(
             rounds_time_target=session.rounds_time_target,
             max_auto_rounds=auto.MAX_AUTO_ROUNDS,
             checkpoints=checkpointer,
+            finish_round=round_end,
         )
         try:
             run(state, plan, clock)
@@ -375,9 +417,14 @@ def _train_with(
         monitor.validate_at_end(state)
         final_net = copy_module(net)
         monitor.restore_best(state)
+    averaged_net = None
+    if averaging is not None:  # last, over the rules above: WeightAverage.finish says why
+        final_net, averaged_net = averaging.finish(net, final_net, state.reason)
+        averaged_net.eval()
     net.eval()
     if final_net is not net:
         final_net.eval()
     training_net = TrainingNet(net, session.binding.inputs, session.plan)
     files = checkpointer.files if checkpointer is not None else []
-    return collect(session, state, final_net, training_net, monitor, given, tracker, files)
+    return collect(session, state, final_net, training_net, monitor, given, tracker, files,
+                   averaged_net=averaged_net)  # fmt: skip

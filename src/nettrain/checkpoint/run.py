@@ -4,7 +4,8 @@ A checkpoint holds the whole state of the run at a round's end or between two ba
 weights, the optimizer and its schedule's position, every random stream, the position in the
 round and the round's measurements so far, every history, the best net and its weights, the
 stopping criterion's counters, the weights of the last sane round, the custom histories and
-per-example losses asked for) and a fingerprint of the options and data it belongs to. It is
+per-example losses asked for, the weights' moving average, and a gradient-accumulation group's
+summed gradients so far) and a fingerprint of the options and data it belongs to. It is
 written with :func:`nettrain.checkpoint.write_checkpoint` (crash-safe, verified), so a run
 killed at any moment resumes from its last checkpoint: ``train(..., resume=path)`` loads the
 latest good one, checks the fingerprint, puts the state back and goes on. Since a round's data
@@ -96,13 +97,18 @@ def _differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
 @dataclass
 class RunParts:
     """What a checkpoint captures of a run: its state, monitor, last sane weights, custom
-    histories and per-example losses (the last two as the call asked for them)."""
+    histories and per-example losses (the last two as the call asked for them), the weights'
+    moving average (:class:`~nettrain.averaging.WeightAverage`) and the gradients of a group of
+    batches (:class:`~nettrain.optim.accumulation.GradientAccumulation`), when the run has
+    them."""
 
     state: Any
     monitor: Any
     snapshot: Any
     histories: Sequence[Any] = ()
     tracker: Any = None
+    averaging: Any = None
+    accumulation: Any = None
 
 
 def _history(history: Any) -> dict[str, Any]:
@@ -145,6 +151,10 @@ def capture(
         if tracker is None
         else {"values": tracker.values, "round": tracker._round},
         "snapshot": {"tensors": run.snapshot.tensors, "round": run.snapshot.round},
+        "averaging": run.averaging.state_dict() if run.averaging is not None else None,
+        # within a group the summed gradients are the state: saved, a resumed run adds the
+        # group's next batch to the same bits
+        "accumulation": run.accumulation.state_dict() if run.accumulation is not None else None,
     }
     encoder = PlainEncoder(_VALUES)
     data = encoder.encode(value)
@@ -213,6 +223,10 @@ def restore_run(checkpoint: Any, run: RunParts, now: Mapping[str, Any]) -> dict[
     _restore_histories(run.histories, saved_histories)
     run.snapshot.tensors = {k: v.clone() for k, v in value["snapshot"]["tensors"].items()}
     run.snapshot.round = value["snapshot"]["round"]
+    for part in ("averaging", "accumulation"):
+        held, saved = getattr(run, part), value.get(part)
+        if held is not None and saved is not None:
+            held.load_state_dict(saved)
     return meta
 
 

@@ -269,6 +269,13 @@ def train(args: argparse.Namespace) -> int:
     # the options as given (validation "auto", not the loaded test split passed to train)
     summary = _summary(result, dataset, label, parameters, scores, _train_options(args))
     summary["wall_time_s"] = time.perf_counter() - started
+    finder = result["learning_rate_finder"]  # --learning-rate find
+    if finder is not None:
+        summary["learning_rate_found"] = finder["learning_rate"]
+        print(
+            f"learning rate found: {finder['learning_rate']:.3g} ({finder['suggestion']}, "
+            f"range test of {len(finder['rates'])} steps)"
+        )
     write_atomically(summary_path, json.dumps(summary, indent=2) + "\n")
     print(
         f"trained {summary['rounds']} rounds in {summary['time_s']:.1f} s "

@@ -83,6 +83,20 @@ def _checked(convert: Callable[[str], Any], ok: Callable[[Any], bool], expected:
 _positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
 _positive_float = _checked(float, lambda v: 0 < v < math.inf, "a positive number")
 _seed = _checked(int, lambda v: v >= 0, "an integer >= 0")
+
+
+def _learning_rate(text: str) -> float | str:
+    """A positive number, or "find": a learning-rate range test before training."""
+    if text.strip().lower() == "find":
+        return "find"
+    try:
+        return float(_positive_float(text))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number or find, got {text!r}"
+        ) from None
+
+
 _shape = _checked(
     lambda text: tuple(int(d) for d in text.replace("x", ",").split(",")),
     lambda v: all(d >= 1 for d in v),
@@ -154,7 +168,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--method", metavar="NAME", help="adam (default), adamw, rmsprop, sgd, signsgd, lbfgs"
     )
-    tr.add_argument("--learning-rate", type=_positive_float, metavar="F")
+    tr.add_argument(
+        "--learning-rate",
+        type=_learning_rate,
+        metavar="F",
+        help="a positive number, or find: a learning-rate range test first (its rate is used)",
+    )
     tr.add_argument(
         "--validation",
         type=_validation,

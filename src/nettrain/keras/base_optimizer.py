@@ -29,7 +29,7 @@ from ..errors import NetTrainError, describe, did_you_mean
 from ..optim.carry import UpdaterState
 from ..optim.methods import parse_method
 from ..optim.tensors import TensorSteps, check_variables, loss_and_gradients
-from ..scalars import as_real, is_bool
+from ..scalars import as_int, as_real, is_bool
 
 __all__ = ["Optimizer"]
 
@@ -48,9 +48,7 @@ _COMMON: dict[str, object] = {
 _UNSUPPORTED = {
     "clipnorm": "per-variable norm clipping",
     "global_clipnorm": "global norm clipping",
-    "use_ema": "an exponential moving average of the weights",
     "loss_scale_factor": "loss scaling",
-    "gradient_accumulation_steps": "gradient accumulation",
 }
 
 
@@ -95,10 +93,16 @@ class Optimizer:
     Keras' common keyword arguments (each subclass takes them as ``**kwargs``):
     ``weight_decay`` (None; decoupled, ``w -= lr * weight_decay * w`` before each step: see
     each class for how it maps), ``clipvalue`` (None; clamps each gradient element, exactly the
-    engine's ``gradient_clipping``), ``name``, and ``clipnorm``, ``global_clipnorm``, ``use_ema``,
-    ``ema_momentum``, ``ema_overwrite_frequency``, ``loss_scale_factor``,
-    ``gradient_accumulation_steps``, of which the engine has no counterpart: they must stay at
-    Keras' defaults.
+    engine's ``gradient_clipping``), ``name``; ``use_ema`` (False) with ``ema_momentum`` (0.99,
+    in (0, 1)): ``fit`` runs with ``train``'s ``weights_averaging={"decay": ema_momentum}``
+    and ends with the averaged weights, as Keras' ``fit`` (``ema_overwrite_frequency`` must
+    stay None: the average reaches the weights only at the end); ``gradient_accumulation_steps``
+    (None, or an int >= 2 as Keras requires): ``fit`` runs with the method's
+    ``gradient_accumulation``, which weighs each batch by its examples and starts its groups
+    with each epoch (Keras weighs batches equally and counts its groups over the whole run);
+    the Core API and ``train_on_batch`` refuse it (each call is one update). ``clipnorm``,
+    ``global_clipnorm`` and ``loss_scale_factor`` have no counterpart in the engine: they must
+    stay at Keras' defaults.
 
     Attributes:
         learning_rate: the learning rate (readable and assignable; a number > 0).
@@ -150,8 +154,66 @@ class Optimizer:
             self._common["clipvalue"] = number_arg(
                 f"{cls}(clipvalue)", self._common["clipvalue"], 0.0, low_in=False
             )
+        self._check_averaging_and_accumulation(cls)
         parse_method(self.method())  # every refusal and range check now, not at the first step
         self._ready = True
+
+    def _check_averaging_and_accumulation(self, cls: str) -> None:
+        """Keras' ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency`` and
+        ``gradient_accumulation_steps``, read into what the engine runs."""
+        common = self._common
+        common["use_ema"] = switch_arg(f"{cls}(use_ema)", common["use_ema"])
+        if common["use_ema"]:  # as Keras, the momentum is checked only when it is used
+            common["ema_momentum"] = number_arg(
+                f"{cls}(ema_momentum)", common["ema_momentum"], 0.0, 1.0, low_in=False
+            )
+        if common["ema_overwrite_frequency"] is not None:
+            raise NetTrainError(
+                f"{cls}(ema_overwrite_frequency)",
+                "the engine puts the averaged weights into the model only at the end of fit",
+                expected="None (Keras' default: the average overwrites the weights at the end)",
+                received=repr(common["ema_overwrite_frequency"]),
+                hint="leave it None; nettrain.train(..., weights_averaging={'decay': d, "
+                "'trained_net': 'last'}) keeps the last weights and gives the average as the "
+                "averaged_net property",
+            )
+        steps = common["gradient_accumulation_steps"]
+        if steps is not None:
+            number = as_int(steps)
+            if number is None or number < 2:
+                raise NetTrainError(
+                    f"{cls}(gradient_accumulation_steps)",
+                    "must be a whole number of batches >= 2, as in Keras",
+                    expected="None or an int >= 2",
+                    received=describe(steps),
+                )
+            common["gradient_accumulation_steps"] = number
+
+    def weights_averaging(self) -> dict[str, Any] | None:
+        """The engine's ``weights_averaging`` option for ``use_ema``: what ``fit`` passes to
+        ``nettrain.train`` (None without ``use_ema``).
+
+        Example:
+            >>> from nettrain.keras.optimizers import Adam
+            >>> Adam(use_ema=True).weights_averaging()
+            {'decay': 0.99, 'trained_net': 'averaged'}
+        """
+        if not self._common["use_ema"]:
+            return None
+        return {"decay": self._common["ema_momentum"], "trained_net": "averaged"}
+
+    def _refuse_accumulation(self, where: str) -> None:
+        """The Core API makes one update per call: gradient accumulation is ``fit``'s."""
+        steps = self._common["gradient_accumulation_steps"]
+        if steps is not None:
+            raise NetTrainError(
+                f"{type(self).__name__}(gradient_accumulation_steps)",
+                f"{where} updates at every call; gradient accumulation groups fit's batches",
+                expected="None for the Core API and train_on_batch",
+                received=repr(steps),
+                hint="use fit, or make an optimizer without gradient_accumulation_steps and "
+                "call apply_gradients once per group with the summed gradients",
+            )
 
     def __setattr__(self, name: str, value: object) -> None:
         # The Core API's live torch optimizers were built from these settings: changing one
@@ -249,6 +311,8 @@ class Optimizer:
         out: dict[str, Any] = {"learning_rate": self._learning_rate, **options}
         if self._common["clipvalue"] is not None:
             out["gradient_clipping"] = self._common["clipvalue"]
+        if self._common["gradient_accumulation_steps"] is not None:
+            out["gradient_accumulation"] = self._common["gradient_accumulation_steps"]
         return name, out
 
     def carried_method(self) -> tuple[str, dict[str, Any]]:
@@ -292,6 +356,7 @@ class Optimizer:
             >>> Adam(0.1).minimize(lambda: x**2, return_cost=True)
             tensor(4.)
         """
+        self._refuse_accumulation("minimize")
         loss, variables, grads = loss_and_gradients(f, var_list)
         self._steps.step(self.carried_method(), variables, grads)
         return loss.detach() if return_cost else None
@@ -321,6 +386,7 @@ class Optimizer:
             >>> w.detach()
             tensor([0.5000, 2.5000])
         """
+        self._refuse_accumulation("apply_gradients")
         pairs = list(grads_and_vars)
         for i, pair in enumerate(pairs):
             if not (isinstance(pair, tuple | list) and len(pair) == 2):

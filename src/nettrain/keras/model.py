@@ -461,6 +461,9 @@ class Model:
         }
         if weights is not None:
             options["example_weights"] = weights
+        averaging = compiled.optimizer.weights_averaging()  # use_ema, ema_momentum
+        if averaging is not None:
+            options["weights_averaging"] = averaging
         if compiled.metrics:
             options["training_progress_measurements"] = [m.measurement() for m in compiled.metrics]
         if validation is not None:
@@ -478,8 +481,11 @@ class Model:
             # the engine's option is this face's class_weight or sample_weight: say so
             name = "class_weight" if isinstance(weights, Mapping) else "sample_weight"
             raise error.renamed(name + error.argument[len("example_weights") :]) from None
-        if result.final_net is not self.module:  # the engine kept the best validation net
-            self.module.load_state_dict(result.final_net.state_dict())
+        # Keras keeps the last weights, where the engine keeps the best validation net; with
+        # use_ema their average, as Keras' fit overwrites the weights with it at the end
+        kept = result.final_net if averaging is None else result.averaged_net
+        if kept is not self.module:
+            self.module.load_state_dict(kept.state_dict())
         bridge.call("on_train_end", dict(bridge.epoch_logs))
         resume.finish(result["reason_training_stopped"])  # BackupAndRestore deletes its backup
         self.history = history

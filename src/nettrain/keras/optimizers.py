@@ -8,9 +8,11 @@ optimizer the engine builds for that method.
 
 Where Keras' formula and torch's differ, the mapping is exact where a torch option can express
 Keras' formula (Adagrad, Adadelta, SGD's momentum and Nesterov at a constant rate, AdamW's and
-Adam's decoupled weight decay, clipvalue, amsgrad, centered), refused with an error that says
-what to do where nothing can (clipnorm, global_clipnorm, EMA, loss scaling, gradient
-accumulation, coupled weight decay where it would differ), and close but not equal in three
+Adam's decoupled weight decay, clipvalue, amsgrad, centered; ``use_ema`` and
+``gradient_accumulation_steps`` on ``train``'s ``weights_averaging`` and ``gradient_accumulation``,
+see :class:`Optimizer`), refused with an error that says what to do where nothing can
+(clipnorm, global_clipnorm, loss scaling, an EMA overwrite frequency, coupled weight decay where
+it would differ), and close but not equal in three
 epsilons (Adam/AdamW, RMSprop, Adamax): each class's docstring says how, and docs/keras.md has
 the table.
 

@@ -30,7 +30,9 @@ same name, off by default; ``MethodSpec.hyper`` holds them only when they are on
 without them equals one that never mentioned them. ``nesterov`` needs a momentum > 0.
 
 Every method also takes ``learning_rate`` (instead of the ``learning_rate`` option, not as well),
-``learning_rate_schedule`` (see :mod:`nettrain.schedules`), and ``l2_regularization``,
+``gradient_accumulation`` (k >= 1, default 1: one update per k batches, their gradients combined
+as one batch of all their examples would give, see :mod:`nettrain.optim.accumulation`; not for
+lbfgs), ``learning_rate_schedule`` (see :mod:`nettrain.schedules`), and ``l2_regularization``,
 ``gradient_clipping``, ``weight_clipping``: each ``None``, a number, or a part spec
 ``{part: value}`` (see :mod:`nettrain.options.parts`), kept raw here because parts can only be
 matched once the net is known (:func:`nettrain.optim.build_updater` does that).
@@ -71,6 +73,7 @@ __all__ = [
     "METHOD_DEFAULTS",
     "METHOD_SWITCHES",
     "MethodSpec",
+    "learning_rate_sub_option",
     "parse_method",
     "suggest_name",
 ]
@@ -141,6 +144,7 @@ _COMMON = (
     "l2_regularization",
     "gradient_clipping",
     "weight_clipping",
+    "gradient_accumulation",
 )
 # Wolfram spellings that do not map to ours by CamelCase -> snake_case alone.
 _ALIASES = {"initial_learning_rate": "learning_rate"}
@@ -344,6 +348,9 @@ class MethodSpec:
         weight_clipping: None, a number, or a part spec: clamp of weights after each update.
         state: an :class:`~nettrain.optim.carry.UpdaterState` the run starts from and leaves
             its optimizer state in, or None (a fresh optimizer, as NetTrain's).
+        gradient_accumulation: batches per update (1: every batch). The training loop groups
+            the batches (:mod:`nettrain.optim.accumulation`); an updater itself updates at
+            every ``step()``.
     """
 
     name: str
@@ -354,6 +361,7 @@ class MethodSpec:
     gradient_clipping: object = None
     weight_clipping: object = None
     state: Any = field(default=None, compare=False, repr=False)
+    gradient_accumulation: int = 1
 
     def describe(self) -> dict[str, Any]:
         """A plain JSON-able dict for the results: method, learning rate and sub-options.
@@ -374,6 +382,8 @@ class MethodSpec:
             value = getattr(self, key)
             if value is not None:
                 out[key] = _jsonable_part_spec(value)
+        if self.gradient_accumulation > 1:
+            out["gradient_accumulation"] = self.gradient_accumulation
         return out
 
 
@@ -429,6 +439,29 @@ def _check_state(value: object, where: str) -> object:
     return value
 
 
+def _check_accumulation(name: str, value: object, where: str) -> int:
+    """Batches per update: an int >= 1 (lbfgs, full batch with a line search, takes only 1)."""
+    number = as_int(value)
+    if number is None or number < 1:
+        raise NetTrainError(
+            where,
+            "must be a whole number of batches per update",
+            expected="an int >= 1 (1: an update every batch)",
+            received=describe(value),
+            hint="e.g. 4 updates once per 4 batches, as one batch 4 times as large would",
+        )
+    if name == "lbfgs" and number > 1:
+        raise NetTrainError(
+            where,
+            "lbfgs re-evaluates the loss in its line search, so it cannot update from gradients "
+            "gathered over several batches",
+            expected="1 with lbfgs",
+            received=repr(value),
+            hint="use a larger batch_size (lbfgs trains full-batch by default), or another method",
+        )
+    return number
+
+
 def _read_sub_option(
     name: str,
     key: str,
@@ -454,8 +487,26 @@ def _read_sub_option(
         common[key] = value
     elif key == "learning_rate":
         common[key] = None if _is_auto(value) else _check_learning_rate(value, where)
+    elif key == "gradient_accumulation":
+        common[key] = _check_accumulation(name, value, where)
     else:
         common[key] = _check_part_option(key, value, where)
+
+
+def learning_rate_sub_option(method: object) -> object:
+    """The learning rate given as a sub-option of ``method`` (as given), or None when it has
+    none (or gives "auto"); for options that must know whether the rate was given there.
+
+    >>> learning_rate_sub_option(("sgd", {"InitialLearningRate": 0.1}))
+    0.1
+    >>> learning_rate_sub_option("sgd") is None
+    True
+    """
+    _, options = _split_method(method)
+    for key, value in options.items():
+        if isinstance(key, str) and _ALIASES.get(_snake(key), _snake(key)) == "learning_rate":
+            return None if _is_auto(value) else value
+    return None
 
 
 def parse_method(method: object = "auto", learning_rate: object = "auto") -> MethodSpec:
@@ -543,6 +594,7 @@ def parse_method(method: object = "auto", learning_rate: object = "auto") -> Met
         rate = _check_learning_rate(learning_rate, "learning_rate")
     elif sub_rate is not None:
         rate = float(sub_rate)  # type: ignore[arg-type]
+    accumulation = common.get("gradient_accumulation")
     return MethodSpec(
         name=name,
         learning_rate=rate,
@@ -552,4 +604,5 @@ def parse_method(method: object = "auto", learning_rate: object = "auto") -> Met
         gradient_clipping=common.get("gradient_clipping"),
         weight_clipping=common.get("weight_clipping"),
         state=common.get("state"),
+        gradient_accumulation=accumulation if isinstance(accumulation, int) else 1,
     )

@@ -64,7 +64,8 @@ def build_tensor_updater(
     Raises:
         NetTrainError: no tensors, a tensor that is not a floating-point leaf requiring grad, a
             tensor given twice, per-part values, a learning-rate schedule (it needs the planned
-            number of updates, which loose steps do not have) or lbfgs (it needs a closure).
+            number of updates, which loose steps do not have), lbfgs (it needs a closure) or
+            gradient accumulation (each call is one update).
 
     Example:
         >>> w = torch.tensor([1.0, -2.0], requires_grad=True)
@@ -95,6 +96,14 @@ def build_tensor_updater(
             "and lbfgs a closure",
             received=repr(spec.describe()),
             hint="set the learning rate between steps instead, or train a net with train()",
+        )
+    if spec.gradient_accumulation > 1:
+        raise NetTrainError(
+            "method['gradient_accumulation']",
+            "loose steps update at every call: there are no batches to group",
+            expected="1 (or leave it out)",
+            received=repr(spec.gradient_accumulation),
+            hint="sum the gradients of k calls yourself and step once, or train a net with train()",
         )
     l2_default = float(spec.hyper["weight_decay"]) if spec.name == "adamw" else 0.0
     l2 = l2_default if spec.l2_regularization is None else float(spec.l2_regularization)  # type: ignore[arg-type]

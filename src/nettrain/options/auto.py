@@ -88,9 +88,11 @@ def choose_batch_size(
 
 
 def choose_rounds(*, seconds_per_batch: float, batches_per_round: int) -> int:
-    """Rounds for about 20 s of training: ``clip(ceil(20 / (t * batches)), 1, 10000)``."""
+    """Rounds for about 20 s of training: the nearest whole number of rounds,
+    ``clip(round(20 / (t * batches)), 1, 10000)`` (rounds of 19 s give one round, not two of
+    38 s)."""
     seconds_per_round = seconds_per_batch * max(1, batches_per_round)
     if seconds_per_round <= 0:
         return MAX_AUTO_ROUNDS
-    rounds = math.ceil(TARGET_TRAINING_SECONDS / seconds_per_round)
+    rounds = math.floor(TARGET_TRAINING_SECONDS / seconds_per_round + 0.5)
     return min(max(rounds, 1), MAX_AUTO_ROUNDS)

@@ -22,10 +22,13 @@ from typing import Any
 
 import torch
 
+from ..averaging import AveragingSpec, parse_weights_averaging
 from ..checkpoint.spec import CheckpointSpec, parse_checkpointing
 from ..errors import NetTrainError, describe, did_you_mean
 from ..losses.weights import parse_example_weights
+from ..lr_find import FinderSpec, check_finder_method, parse_learning_rate_finder
 from ..optim import MethodSpec, parse_method
+from ..optim.methods import learning_rate_sub_option
 from ..progress.forms import ReportSpec, parse_reporting
 from ..runtime.device import resolve_device
 from ..runtime.layout import parse_memory_format
@@ -33,6 +36,7 @@ from ..runtime.precision import is_mixed, resolve_precision
 from ..runtime.seed import DEFAULT_SEED, resolve_seed
 from ..scalars import as_int
 from .durations import parse_seconds
+from .goals import parse_performance_goal
 
 __all__ = ["KNOWN_OPTIONS", "PLANNED_OPTIONS", "Options", "resolve_options"]
 
@@ -57,13 +61,13 @@ KNOWN_OPTIONS = (
     "training_progress_checkpointing",
     "resume",
     "memory_format",
+    "weights_averaging",
+    "performance_goal",
 )
 
 # Options of SPEC S1.3 that later versions add; naming one says so instead of "unknown".
 # Each value says what the option will do, for the error message.
-PLANNED_OPTIONS = {
-    "performance_goal": "stopping when a measurement reaches a goal",
-}
+PLANNED_OPTIONS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,10 @@ class Options:
     resume: Any = None  # a checkpoint file or folder to resume from
     mixed: bool = False  # working_precision="mixed": the forward pass under bfloat16 autocast
     memory_format: str = "auto"  # "auto", "channels_last", "contiguous" (runtime.layout)
+    performance_goal: tuple[str, ...] = ()  # "training_speed", "training_memory" (goals)
+    automatic_learning_rate: bool = False  # no rate given anywhere (options.default_schedule)
+    weights_averaging: AveragingSpec | None = None  # the weights' moving average (averaging)
+    learning_rate_finder: FinderSpec | None = None  # learning_rate="find" (nettrain.lr_find)
 
 
 def _is_auto(value: object) -> bool:
@@ -150,9 +158,14 @@ def resolve_options(options: Mapping[str, object]) -> Options:
     get = options.get
     time_goal = get("time_goal")
     precision = get("working_precision", "auto")
+    # "find": the method's default rate until the range test replaces it (nettrain.lr_find)
+    finder = parse_learning_rate_finder(get("learning_rate", "auto"))
+    method = parse_method(get("method", "auto"), "auto" if finder else get("learning_rate", "auto"))
+    if finder is not None:
+        check_finder_method(method, learning_rate_sub_option(get("method", "auto")))
     return Options(
         batch_size=_positive_int("batch_size", get("batch_size"), "examples"),
-        method=parse_method(get("method", "auto"), get("learning_rate", "auto")),
+        method=method,
         learning_rate_multipliers=get("learning_rate_multipliers"),
         loss_function=get("loss_function", "auto"),
         max_training_rounds=_positive_int(
@@ -173,4 +186,9 @@ def resolve_options(options: Mapping[str, object]) -> Options:
         resume=get("resume"),
         mixed=is_mixed(precision),
         memory_format=parse_memory_format(get("memory_format", "auto")),
+        performance_goal=parse_performance_goal(get("performance_goal")),
+        automatic_learning_rate=_is_auto(get("learning_rate", "auto"))
+        and learning_rate_sub_option(get("method", "auto")) is None,
+        weights_averaging=parse_weights_averaging(get("weights_averaging")),
+        learning_rate_finder=finder,
     )

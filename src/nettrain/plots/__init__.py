@@ -6,6 +6,8 @@
   "roc_curve": ...}``, one figure per thing measured (the ``final_plots`` property);
 * :func:`history_plot`: a custom history's values (its ``"form": "plot"``);
 * :func:`monitor_plot`: a custom loop's metrics (``ProgressMonitor.plot``);
+* :func:`learning_rate_finder_plot`: the learning-rate range test's curve (the
+  ``learning_rate_finder_plot`` property of a run with ``learning_rate="find"``);
 * :func:`measurement_plot`, :func:`confusion_matrix_plot`, :func:`roc_curve_plot`: the parts;
 * :func:`save_png` and :func:`figure_data_uri`: a figure as a PNG file or an HTML ``data:``
   URI.
@@ -34,6 +36,7 @@ from .backend import figure_data_uri, require, save_png
 from .classifier import confusion_matrix_plot, roc_curve_plot
 from .final import final_plots
 from .history import history_plot
+from .learning_rate import learning_rate_finder_plot
 from .loss import loss_plot
 from .measurements import measurement_plot
 from .monitor import monitor_plot
@@ -43,6 +46,7 @@ __all__ = [
     "figure_data_uri",
     "final_plots",
     "history_plot",
+    "learning_rate_finder_plot",
     "loss_plot",
     "measurement_plot",
     "monitor_plot",

@@ -12,7 +12,7 @@ import os
 
 import torch
 
-__all__ = ["available_bytes"]
+__all__ = ["available_bytes", "is_out_of_memory"]
 
 
 def _meminfo_available() -> int | None:
@@ -38,3 +38,21 @@ def available_bytes(device: torch.device) -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return 4 * 2**30  # unknown platform: assume 4 GiB, a safe figure for the 64 cap
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation failure: CUDA's ``OutOfMemoryError``, or the CPU
+    allocator's RuntimeError ("DefaultCPUAllocator: can't allocate memory", "not enough
+    memory").
+
+    >>> is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: 8 GB"))
+    True
+    >>> is_out_of_memory(RuntimeError("shape mismatch"))
+    False
+    """
+    if isinstance(error, torch.OutOfMemoryError | MemoryError):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text or "not enough memory" in text
+    )
