@@ -153,21 +153,27 @@ def mlp(in_channels: int = 1, image_size: int = 28, classes: int = 10) -> nn.Seq
 def small_cnn(in_channels: int = 1, image_size: int = 28, classes: int = 10) -> nn.Sequential:
     """A fast CPU convnet for 28x28 images (any size divisible by 4 works).
 
-    Two 3x3 conv-BatchNorm-ReLU-maxpool stages of 16 and 32 channels, then a 128-unit dense
+    Two 3x3 conv-maxpool-BatchNorm-ReLU stages of 16 and 32 channels, then a 128-unit dense
     layer. Measured against twice the channels (32/64) on Fashion-MNIST with a 60 s time goal on
     2 CPU cores: it does about twice the examples per second, so more rounds in the same time,
     and ends as accurate or more (about 91% test accuracy); see docs.
+
+    Each stage pools before its BatchNorm and ReLU, so both run on a quarter of the values.
+    BatchNorm was 27% of a step on the CPU. With ``gamma > 0``, BatchNorm's per-channel affine
+    map and ReLU are increasing, so they commute with max pooling; only the batch statistics
+    differ (taken after pooling). Measured on this 2-core CPU: 3,505 against 2,626 examples/s
+    (1.33x), and after the default ~20 s run 90.45% against 89.83% test accuracy.
     """
     side = image_size // 4  # two 2x2 poolings
     return nn.Sequential(
         nn.Conv2d(in_channels, 16, 3, padding=1),
+        nn.MaxPool2d(2),
         nn.BatchNorm2d(16),
         nn.ReLU(),
-        nn.MaxPool2d(2),
         nn.Conv2d(16, 32, 3, padding=1),
+        nn.MaxPool2d(2),
         nn.BatchNorm2d(32),
         nn.ReLU(),
-        nn.MaxPool2d(2),
         nn.Flatten(),
         nn.Linear(32 * side * side, 128),
         nn.ReLU(),
