@@ -87,3 +87,21 @@ def test_the_layout_helpers():
     assert torch.equal(batch["input"], X[:2]) and batch["target"] is not None
     assert choose_layout(lambda: 1.0, lambda: 0.95) == "channels_last"
     assert choose_layout(lambda: 1.0, lambda: 0.96) == "contiguous"
+
+
+def test_the_timing_sample_has_the_strides_of_the_rounds_batches():
+    # a 1-channel image column stored [n, 1, H, W] with channel stride 1 (as an [n, H, W, 1]
+    # array moved to channels first): a slice of it reads as channels_last to the convolutions,
+    # index_select's batches as plain NCHW; the timed sample must be what the rounds train on,
+    # or "auto" times the fast kernels for the plain layout and refuses channels_last
+    from nettrain.data.batching import InMemorySource
+    from nettrain.data.table import PortTable
+
+    images = torch.zeros(10, 6, 6, 1).permute(0, 3, 1, 2)
+    assert images[:4].is_contiguous(memory_format=torch.channels_last)
+    source = InMemorySource(PortTable({"input": images, "target": torch.arange(10)}, "pairs"), 0)
+    sample = source.sample(4)["input"]
+    trained = next(iter(source.round_batches(1, 4)))["input"]
+    assert sample.stride() == trained.stride()
+    assert torch.equal(sample, images[:4])
+    assert len(source.sample(64)["target"]) == 10  # all of a smaller table

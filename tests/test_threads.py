@@ -37,7 +37,7 @@ def test_choose_times_each_count_under_that_count():
     with intra_op_threads(4):
         assert choose_threads(time_step, 4) == (2, 0.002)
         assert torch.get_num_threads() == 4
-    assert seen == [4, 2, 1]
+    assert seen == [4, 2, 1, 1, 2, 4]  # timed in turn, then in the reverse order
 
 
 def test_a_slow_step_keeps_all_threads_without_retiming():

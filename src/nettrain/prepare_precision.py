@@ -30,6 +30,7 @@ from .losses import LossPlan
 from .options.resolved import Options
 from .runtime.layout import MIN_GAIN
 from .runtime.precision import fast_bfloat16, mixed_dtype
+from .runtime.timing import interleaved_seconds
 
 __all__ = ["LOSS_TOLERANCE", "checked_autocast", "choose_mixed", "keeps_loss", "mixed_candidate"]
 
@@ -134,6 +135,7 @@ def keeps_loss(
 
 
 def choose_mixed(time_plain: Callable[[], float], time_mixed: Callable[[], float]) -> bool:
-    """Mixed when its step takes at most ``1 - MIN_GAIN`` of the float32 step's time."""
-    plain = time_plain()
-    return time_mixed() <= (1 - MIN_GAIN) * plain
+    """Mixed when its step takes at most ``1 - MIN_GAIN`` of the float32 step's time, each the
+    fastest of interleaved timings (:func:`~nettrain.runtime.timing.interleaved_seconds`)."""
+    seconds = interleaved_seconds({"float32": time_plain, "mixed": time_mixed})
+    return seconds["mixed"] <= (1 - MIN_GAIN) * seconds["float32"]

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import NetTrainError, describe
+from .timing import interleaved_seconds
 
 __all__ = [
     "CHANNELS_LAST",
@@ -89,6 +90,11 @@ def to_layout(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 def choose_layout(time_plain: Callable[[], float], time_channels_last: Callable[[], float]) -> str:
     """The faster layout: channels_last when its step takes at most ``1 - MIN_GAIN`` of the
-    plain step's seconds."""
-    plain = time_plain()
-    return CHANNELS_LAST if time_channels_last() <= (1 - MIN_GAIN) * plain else CONTIGUOUS
+    plain step's seconds, each the fastest of interleaved timings
+    (:func:`~nettrain.runtime.timing.interleaved_seconds`)."""
+    seconds = interleaved_seconds({CONTIGUOUS: time_plain, CHANNELS_LAST: time_channels_last})
+    return (
+        CHANNELS_LAST
+        if seconds[CHANNELS_LAST] <= (1 - MIN_GAIN) * seconds[CONTIGUOUS]
+        else CONTIGUOUS
+    )

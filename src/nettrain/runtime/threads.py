@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterator, Mapping
 
 import torch
 
+from .timing import interleaved_seconds
+
 __all__ = [
     "SWITCH_MARGIN",
     "choose_threads",
@@ -87,14 +89,22 @@ def choose_threads(time_step: Callable[[], float], current: int) -> tuple[int, f
     """Time a step at each candidate count (``time_step`` returns seconds per step under the
     count in force) and return ``(count, seconds per step at that count)``.
 
-    A step slower than :data:`SLOW_STEP_SECONDS` at ``current`` threads is not retimed: its
-    operations are large enough that sharing them pays.
+    The counts are timed in turn, then again in the reverse order, and each keeps its fastest
+    time (:func:`~nettrain.runtime.timing.interleaved_seconds`): a machine whose speed drifts
+    would otherwise choose by the drift. A step slower than :data:`SLOW_STEP_SECONDS` at
+    ``current`` threads is not retimed: its operations are large enough that sharing them pays.
     """
-    seconds: dict[int, float] = {}
-    for count in thread_candidates(current):
-        with intra_op_threads(count):
-            seconds[count] = time_step()
-        if count == current and seconds[count] > SLOW_STEP_SECONDS:
-            break
+
+    def under(count: int) -> Callable[[], float]:
+        def timed() -> float:
+            with intra_op_threads(count):
+                return time_step()
+
+        return timed
+
+    seconds = interleaved_seconds(
+        {count: under(count) for count in thread_candidates(current)},
+        stop_after=lambda count, took: took > SLOW_STEP_SECONDS,
+    )
     best = fastest_threads(seconds)
     return best, seconds[best]
