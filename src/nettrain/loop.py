@@ -69,6 +69,18 @@ class Checkpoints(Protocol):
     def after_round(self, round: int, elapsed: float) -> None: ...
 
 
+class Agreeing(Protocol):
+    """What the ranks of a data-parallel run agree on after each batch and round
+    (:class:`nettrain.distributed.agreement.Agreement`): the whole batch's loss and examples,
+    rank 0's clock, a stop asked on any rank."""
+
+    def after_batch(
+        self, loss: torch.Tensor, examples: int, elapsed: float, stop: str | None
+    ) -> tuple[torch.Tensor, int, float, str | None]: ...
+
+    def at_round_end(self, elapsed: float, stop: str | None) -> tuple[float, str | None]: ...
+
+
 class Observer(Protocol):
     """Something that watches training: a reporter, a history, a progress function.
 
@@ -110,6 +122,9 @@ class LoopPlan:
     # to the rounds' measured wall time.
     rounds_time_target: float | None = None
     max_auto_rounds: int = 10_000
+    # Several processes (nettrain.distributed): every decision below is taken from what the
+    # ranks agree on, so that all of them take it at the same batch.
+    agreement: Agreeing | None = None
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:
@@ -213,6 +228,8 @@ class _Clock:
 
 def _start_round(state: TrainState, plan: LoopPlan) -> bool:
     stop = plan.stop_reason()  # a progress function may have asked at the end of the last round
+    if plan.agreement is not None:
+        stop = None  # a stop asked since the last agreement waits for the next one
     if stop is not None:
         state.reason = stop
         return False
@@ -235,13 +252,21 @@ def _train_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> bool:
             batch = _to_device(batch, move)
         loss = step(batch)
         examples = next(iter(batch.values())).shape[0]
+        agreed: tuple[float, str | None] | None = None
+        if plan.agreement is not None:
+            loss, examples, elapsed, asked = plan.agreement.after_batch(
+                loss, examples, clock.elapsed(), plan.stop_reason()
+            )
+            agreed = (clock.start + elapsed, asked)
         state.pending.append(loss)
         state.pending_sizes.append(examples)
         state.record_batch_count(examples)
         if per_batch:
-            _per_batch(per_batch, state, plan, clock)
-        now = clock.read()
-        stop = plan.stop_reason()
+            _per_batch(per_batch, state, plan, clock, None if agreed is None else agreed[0])
+        now = clock.read() if agreed is None else agreed[0]
+        stop = plan.stop_reason()  # (also where the progress functions' requests take effect)
+        if agreed is not None:
+            stop = agreed[1]  # a stop asked on this rank alone waits for the next agreement
         if stop is not None:
             state.reason = stop
             return False
@@ -283,8 +308,14 @@ def _reading(batches: Iterator[Batch]) -> Iterator[Batch]:
         yield batch
 
 
-def _per_batch(observers: list[Observer], state: TrainState, plan: LoopPlan, clock: _Clock) -> None:
-    elapsed = clock.elapsed()
+def _per_batch(
+    observers: list[Observer],
+    state: TrainState,
+    plan: LoopPlan,
+    clock: _Clock,
+    agreed_now: float | None = None,
+) -> None:
+    elapsed = clock.elapsed() if agreed_now is None else agreed_now - clock.start
     fraction = _fraction(state, plan, elapsed)
     due = [o for o in observers if o.due(state.absolute_batch, fraction)]
     if due:
@@ -294,6 +325,13 @@ def _per_batch(observers: list[Observer], state: TrainState, plan: LoopPlan, clo
 
 
 def _end_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> None:
+    elapsed = clock.elapsed
+    if plan.agreement is not None:
+        agreed, stop = plan.agreement.at_round_end(clock.elapsed(), plan.stop_reason())
+        elapsed = lambda: agreed  # noqa: E731  (rank 0's clock for every decision below)
+        if stop is not None:
+            state.reason = stop
+            return
     if plan.finish_round is not None:  # before the weights are checked, measured, saved
         plan.finish_round()
     reference = state.loss_reference()  # before this round's loss can join it
@@ -304,12 +342,12 @@ def _end_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> None:
     if plan.on_round_end is not None:
         plan.on_round_end(state)
     if plan.monitor is not None:
-        state.reason = plan.monitor.after_round(state, clock.elapsed())
+        state.reason = plan.monitor.after_round(state, elapsed())
     if plan.rounds_time_target is not None:
-        _refit_rounds(state, plan.rounds_time_target, plan.max_auto_rounds, clock.elapsed())
-    _notify(plan, events.ROUND_COMPLETE, state, clock.elapsed())
+        _refit_rounds(state, plan.rounds_time_target, plan.max_auto_rounds, elapsed())
+    _notify(plan, events.ROUND_COMPLETE, state, elapsed())
     if plan.checkpoints is not None and state.reason is None:
-        plan.checkpoints.after_round(state.round, clock.elapsed())
+        plan.checkpoints.after_round(state.round, elapsed())
 
 
 def _refit_rounds(state: TrainState, target: float, most: int, elapsed: float) -> None:

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from .data.batching import BatchSource, InMemorySource
+from .distributed.agreement import Agreement
 from .errors import NetTrainError, NetTrainWarning, add_note, describe, did_you_mean
 from .example_losses import ExampleLosses
 from .losses import LossPlan, LossTerm
@@ -240,8 +241,12 @@ class Monitor:
         record_batches: bool = False,
         example_losses: ExampleLosses | None = None,
         autocast: tuple[str, torch.dtype] | None = None,
+        agreement: Agreement | None = None,
     ) -> None:
         self.net, self.inputs, self.plan = net, inputs, plan
+        # several processes: each rank measures its share of the round's batches, merged at the
+        # round's end; validation runs on every rank over the whole set, so it needs nothing
+        self.agreement = agreement
         # class weights shape training only; a weight column weighs validation examples too
         self.validation_plan = plan.for_validation()
         self.example_losses = example_losses
@@ -345,6 +350,13 @@ class Monitor:
         return self.validate(state) if due else None
 
     def after_round(self, state: TrainState, elapsed: float) -> str | None:
+        if self.agreement is not None:
+            if self._training_measured:
+                self.agreement.merge_round(self.round_stats)
+            if self._ports is not None:
+                self._ports.sums, self._ports.count = self.agreement.merge_sums(
+                    self._ports.sums, self._ports.count
+                )
         measured = self.round_stats.result()
         self.round_stats.reset()
         values = {

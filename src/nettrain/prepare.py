@@ -103,6 +103,7 @@ class Session:
     memory_format: str = CONTIGUOUS  # the layout the net trains in (runtime.layout)
     learning_rate_finder: LearningRateFinderResult | None = None  # learning_rate="find"
     checkpoint_segments: int = 0  # "training_memory": activation checkpointing's segments
+    world: Any = None  # several processes: this one's World (nettrain.distributed.world)
 
     def choices(self) -> Choices:
         """What was chosen by timing (batch size, length, threads, layout) or by the

@@ -38,6 +38,16 @@ Step = Callable[[Mapping[str, Tensor]], Tensor]
 Observe = Callable[[Mapping[str, Tensor], Mapping[str, Tensor], Tensor], None]
 
 
+def _weighted(loss: Tensor, weight: float) -> Tensor:
+    """``loss * weight``; a rank with no examples in the batch (weight 0, a NaN mean loss)
+    adds zero gradients, as DistributedDataParallel needs every rank's backward."""
+    if weight == 1.0:
+        return loss
+    if weight == 0.0:
+        return torch.nan_to_num(loss, nan=0.0) * 0.0
+    return loss * weight
+
+
 def make_step(
     net: nn.Module,
     inputs: tuple[str, ...],
@@ -48,6 +58,7 @@ def make_step(
     channels_last: bool = False,
     accumulation: GradientAccumulation | None = None,
     after_update: Callable[[], None] | None = None,
+    loss_weight: Callable[[], float] | None = None,
 ) -> Step:
     """Build the function that trains on one batch and returns its (detached) loss.
 
@@ -58,7 +69,10 @@ def make_step(
     loss, the gradients' start and the measurements are float32; the weights stay float32.
     ``channels_last``: 4-D inputs are put in channels_last on the device before the forward.
     ``accumulation``: the step updates once per group of batches (see the module docstring);
-    ``after_update()`` is called after each update.
+    ``after_update()`` is called after each update. ``loss_weight()``: a factor on the loss
+    before ``backward`` (several processes: this rank's share of the batch,
+    :meth:`~nettrain.distributed.sharding.ShardedSource.loss_weight`); the loss returned is the
+    batch's own.
     """
     zero_grad = updater.zero_grad  # type: ignore[attr-defined]
     update = _then(updater.step, after_update)  # type: ignore[attr-defined]
@@ -107,12 +121,13 @@ def make_step(
             where = "the loss function"
             loss = plan(outputs, batch)
             where = "backward()"
+            scaled = loss if loss_weight is None else _weighted(loss, loss_weight())
             if accumulation is None:
                 zero_grad()
-                loss.backward()
+                scaled.backward()
                 where = "the optimizer update"
                 update()
-            elif accumulation.backward(loss, next(iter(batch.values())).shape[0], zero_grad):
+            elif accumulation.backward(scaled, next(iter(batch.values())).shape[0], zero_grad):
                 where = "the optimizer update"
                 accumulation.finish()
                 update()

@@ -32,6 +32,10 @@ from .averaging import WeightAverage
 from .checkpoint.resume import check_resumable, read_resume, resumed_choices, run_fingerprint
 from .checkpoint.run import RunParts, restore_run
 from .checkpoint.writer import Checkpointer, describe_net
+from .distributed.agreement import Agreement
+from .distributed.engine import check_distributable, data_parallel, distribute
+from .distributed.launch import run_processes
+from .distributed.world import World, joined
 from .errors import NetTrainError, NetTrainWarning, describe
 from .example_losses import ExampleLosses
 from .loop import LoopPlan, Observer, run
@@ -169,7 +173,34 @@ def _train(
     net: nn.Module, data: object, prop: object, options: Mapping[str, object], clock: Clock
 ) -> Any:
     opts = resolve_options(options)
+    if opts.processes > 1:  # target_device=("cpu", n), ("gpu", "all"): start the processes
+        return run_processes(_train_rank, (net, data, prop, clock), options, opts.processes,
+                             opts.gpus, opts.distributed_timeout)  # fmt: skip
+    with joined(opts.device, opts.distributed_timeout) as world:
+        if world is not None:
+            opts = dataclasses.replace(opts, device=world.device)
+        return _train_in(net, data, prop, options, opts, clock, world)
+
+
+def _train_rank(
+    net: nn.Module, data: object, prop: object, clock: Clock, options: Mapping[str, object]
+) -> Any:
+    """One process's run, in a process group that :func:`run_processes` has made."""
+    return _train(net, data, prop, options, clock)
+
+
+def _train_in(
+    net: nn.Module,
+    data: object,
+    prop: object,
+    options: Mapping[str, object],
+    opts: Options,
+    clock: Clock,
+    world: World | None,
+) -> Any:
     request = Request.parse(prop)
+    if world is not None:
+        check_distributable(request.names)
     # built now, so a function that is not callable costs no training (the loop's observers)
     functions = progress_functions(opts.progress_function, learning_rate_requests=True)
     opts, typed = start_typed(net, data, options, opts)
@@ -181,7 +212,13 @@ def _train(
             choices = resumed_choices(resumed) if resumed is not None else None
             with unchanged_on_error(typed.module, opts):
                 keep = "example_losses" in request.names
+                if world is not None and choices is None and not world.is_main:
+                    choices = world.broadcast(None)  # rank 0 times, every rank runs its choices
                 session = prepare(typed.module, typed.data, opts, clock, typed, keep, choices)
+                if world is not None:
+                    if world.is_main and resumed is None:
+                        world.broadcast(session.choices())
+                    distribute(session, world)
             if resumed is not None:
                 check_resumable(session.source)
                 session.rounds_time_target = None  # the rounds it had chosen, not refitted
@@ -265,9 +302,10 @@ def _observers(
     opts = session.options
     observers: list[Observer] = list(request.histories)
     observers.extend(functions)
+    main = session.world is None or session.world.is_main
     observers.extend(
         build_reporters(
-            opts.reporting,
+            opts.reporting if main else (),  # several processes: rank 0 reports
             measurements=[m.key for m in session.watch.measured if m.scalar and m.key != "loss"],
             validation=session.validation is not None,
         )
@@ -295,6 +333,8 @@ def _run(
     tracker = None
     if "example_losses" in request.names:
         tracker = ExampleLosses(session.plan, session.source, state, opts.device)
+    world = session.world
+    agreement = Agreement(world) if world is not None else None
     monitor = Monitor(
         net=net,
         inputs=session.binding.inputs,
@@ -306,6 +346,7 @@ def _run(
         record_batches="batch_measurements_lists" in request.names,
         example_losses=tracker,
         autocast=session.autocast,
+        agreement=agreement,
     )
     snapshot = Snapshot(net)
     averaging, accumulation = _update_parts(session)
@@ -314,7 +355,7 @@ def _run(
         restore_run(resumed, parts, run_fingerprint(session, given))
     observers = _observers(session, request, functions)
     checkpointer = None
-    if opts.checkpointing:
+    if opts.checkpointing and (world is None or world.is_main):  # one writer: rank 0
         meta = {"fingerprint": run_fingerprint(session, given),
                 "choices": session.choices().to_plain()}  # fmt: skip
         checkpointer = Checkpointer(
@@ -359,18 +400,21 @@ def _train_with(
     observe = monitor.observe if monitor.observes else None
     channels_last = session.memory_format == CHANNELS_LAST
     after = averaging.update if averaging is not None else None  # after every update
-    step = make_step(net, session.binding.inputs, session.plan, updater, observe,
-                     autocast=session.autocast, channels_last=channels_last,
-                     accumulation=accumulation, after_update=after)  # fmt: skip
     # a round's last, incomplete group of batches is updated when the round ends
     round_end = make_round_end(updater, accumulation, after) if accumulation is not None else None
     memory = checkpointed(net) if session.checkpoint_segments else contextlib.nullcontext()
+    world = session.world
     with (
         _frozen(net, updater.frozen),
         _layout(net, channels_last),
         memory,
+        data_parallel(net, world, session.source) as (trained, loss_weight),
         InterruptGuard() as guard,
     ):
+        step = make_step(trained, session.binding.inputs, session.plan, updater, observe,
+                         autocast=session.autocast, channels_last=channels_last,
+                         accumulation=accumulation, after_update=after,
+                         loss_weight=loss_weight)  # fmt: skip
 
         def stop_reason() -> str | None:
             # The loop asks this between updates (after each batch's notifications, and before
@@ -398,6 +442,7 @@ def _train_with(
             max_auto_rounds=auto.MAX_AUTO_ROUNDS,
             checkpoints=checkpointer,
             finish_round=round_end,
+            agreement=Agreement(world) if world is not None else None,
         )
         try:
             run(state, plan, clock)

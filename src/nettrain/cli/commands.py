@@ -22,6 +22,7 @@ from .common import (
     PROG,
     class_scores,
     current_folder_importable,
+    is_rank_zero,
     load_net,
     output_paths,
     renamed,
@@ -124,9 +125,10 @@ def _train_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _resume_from(args: argparse.Namespace) -> str | None:
+def _resume_from(args: argparse.Namespace, speaks: bool = True) -> str | None:
     """The folder to resume from: --checkpoint DIR with --resume, when it holds a checkpoint
-    (else a new run starts, so that the same command can be run again after a kill).
+    (else a new run starts, so that the same command can be run again after a kill, saying so
+    when ``speaks``).
 
     Raises:
         NetTrainError: --resume without --checkpoint.
@@ -144,7 +146,8 @@ def _resume_from(args: argparse.Namespace) -> str | None:
     folder = Path(args.checkpoint)
     if folder.is_dir() and any(p.suffix == ".safetensors" for p in folder.iterdir()):
         return str(folder)
-    print(f"{PROG} train: no checkpoint in {str(folder)!r} yet: a new run.", file=sys.stderr)
+    if speaks:
+        print(f"{PROG} train: no checkpoint in {str(folder)!r} yet: a new run.", file=sys.stderr)
     return None
 
 
@@ -186,7 +189,12 @@ def _summary(
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
         "test_examples": test["examples"],
-        "options": {k: v for k, v in options.items() if isinstance(v, (int, float, str))},
+        "processes": get("processes"),
+        "options": {
+            k: _device_text(v) if k == "target_device" else v
+            for k, v in options.items()
+            if isinstance(v, (int, float, str)) or k == "target_device"
+        },
         "nettrain_version": __version__,
     }
 
@@ -213,18 +221,34 @@ def _save(net: Any, output: Path) -> None:
         raise
 
 
+def _device_text(device: Any) -> str:
+    """``--device``'s spelling of a ``target_device`` value, for the summary: ``cpu:2``,
+    ``gpu:all``, ``gpu:0,1``; a plain value as it is."""
+    if isinstance(device, tuple):
+        kind, which = device
+        if isinstance(which, list | tuple):
+            which = ",".join(map(str, which))
+        return f"{kind}:{which}"
+    return str(device)
+
+
 def train(args: argparse.Namespace) -> int:
-    """``nettrain train``: train, write the net and a summary, print the test accuracy."""
+    """``nettrain train``: train, write the net and a summary, print the test accuracy.
+
+    Under ``torchrun`` every rank runs this command and trains; only rank 0 prints, scores
+    the net and writes the files (:func:`~.common.is_rank_zero`).
+    """
     from .. import nets
     from ..datasets import canonical_name
     from ..net import Net
     from ..options.resolved import resolve_options
     from ..train import train as run
 
+    speaks = is_rank_zero()
     dataset = canonical_name(args.dataset)
     net_name = args.net or nets.default_net(dataset)
     options = _train_options(args)
-    resume = _resume_from(args)  # before anything is loaded: --resume alone is a mistake
+    resume = _resume_from(args, speaks)  # before anything is loaded: --resume alone is a mistake
     label = _net_label(net_name)
     output, summary_path = output_paths(args.output, f"{dataset}-{label}")
     # bad options, an unwritable output and missing data are reported before anything is built
@@ -236,20 +260,18 @@ def train(args: argparse.Namespace) -> int:
             flag = "--checkpoint-every" if "interval" in error.argument else "--checkpoint"
             raise renamed(error, flag) from None
         raise
-    writable_output(output)
+    if speaks:  # only rank 0 writes, so only its folder matters (another machine's may differ)
+        writable_output(output)
     training, test = _load_split(args, dataset, "train"), _load_split(args, dataset, "test")
     net = _build_net(net_name, training)
     module = net.module if isinstance(net, Net) else net
     parameters = nets.parameter_count(module)
-    if args.validation in ("auto", None):
-        validation = "the test split" if args.validation == "auto" else "none"
-    else:
-        validation = f"{args.validation:.0%} of the training split"
-    print(
-        f"{PROG} train: {dataset} with {label} ({parameters:,} parameters); "
-        f"validation: {validation}.",
-        flush=True,
-    )
+    if speaks:
+        print(
+            f"{PROG} train: {dataset} with {label} ({parameters:,} parameters); "
+            f"validation: {_validation_text(args.validation)}.",
+            flush=True,
+        )
     if args.validation == "auto":
         options["validation_set"] = test
     if resume is not None:
@@ -261,9 +283,35 @@ def train(args: argparse.Namespace) -> int:
         if error.argument == "training_progress_reporting" and args.log:
             raise renamed(error, "--log") from None  # --reporting's values are checked choices
         raise
+    if not speaks:
+        return 0  # rank 0 holds the same trained net, and writes it
     trained = result["trained_net"]
     if not isinstance(trained, Net):
         trained = Net(trained)
+    paths = (output, summary_path)
+    _write_and_tell(args, result, trained, test, (dataset, label, parameters), paths, started)
+    return 0
+
+
+def _validation_text(validation: Any) -> str:
+    if validation in ("auto", None):
+        return "the test split" if validation == "auto" else "none"
+    return f"{validation:.0%} of the training split"
+
+
+def _write_and_tell(
+    args: argparse.Namespace,
+    result: Any,
+    trained: Any,
+    test: Any,
+    names: tuple[str, str, int],
+    paths: tuple[Path, Path],
+    started: float,
+) -> None:
+    """Rank 0's part of ``train`` after training: score the net on the test split, write it,
+    its summary (and the report), and print what was done."""
+    dataset, label, parameters = names
+    output, summary_path = paths
     scores = score(trained, test)
     _save(trained, output)
     # the options as given (validation "auto", not the loaded test split passed to train)
@@ -295,7 +343,6 @@ def train(args: argparse.Namespace) -> int:
         except NetTrainError as error:
             raise (renamed(error, "--report") if error.argument == "path" else error) from None
         print(f"report written to {report}")
-    return 0
 
 
 # ---- datasets ------------------------------------------------------------------------------------

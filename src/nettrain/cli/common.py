@@ -28,6 +28,7 @@ __all__ = [
     "PROG",
     "class_scores",
     "current_folder_importable",
+    "is_rank_zero",
     "load_net",
     "output_paths",
     "renamed",
@@ -60,6 +61,16 @@ def renamed(error: NetTrainError, argument: str, problem: str | None = None) -> 
         received=error.received,
         hint=error.hint,
     )
+
+
+def is_rank_zero() -> bool:
+    """Whether this process is rank 0 of its run, the one that prints and writes files.
+
+    Under ``torchrun`` every process runs the same command; ``RANK`` (set by torchrun) tells
+    them apart, and only rank 0 (or a process without ``RANK``: a plain run) speaks. The other
+    ranks train alongside it and end with the same weights, silently.
+    """
+    return os.environ.get("RANK", "0") == "0"
 
 
 # ---- nets ----------------------------------------------------------------------------------------

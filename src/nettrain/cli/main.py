@@ -97,6 +97,36 @@ def _learning_rate(text: str) -> float | str:
         ) from None
 
 
+def _device(text: str) -> str | tuple[str, Any]:
+    """``--device``: a ``target_device`` value from its command-line spelling.
+
+    ``auto``, ``cpu``, ``gpu``, ``cuda`` and ``cuda:N`` (or ``gpu:N``: GPU number N) as they
+    are; ``cpu:N``: N processes on the CPU, ``("cpu", N)``; ``gpu:all``: one process per GPU,
+    ``("gpu", "all")``; ``gpu:0,1``: one process on each of those GPUs, ``("gpu", [0, 1])``.
+
+    >>> _device("cpu:2"), _device("GPU:all"), _device("gpu:0,1"), _device("gpu:1")
+    (('cpu', 2), ('gpu', 'all'), ('gpu', [0, 1]), 'cuda:1')
+    """
+    expected = (
+        "auto, cpu, gpu, cuda:N, cpu:N (N processes), gpu:all or gpu:I,J,... (one process per GPU)"
+    )
+    key = text.strip().lower()
+    kind, colon, which = key.partition(":")
+    if not colon and kind in ("auto", "cpu", "gpu", "cuda"):
+        return kind
+    numbers = [part.strip() for part in which.split(",")]
+    whole = all(n.isdecimal() for n in numbers)  # isdecimal: no signs, no "²"
+    if kind == "cpu" and whole and len(numbers) == 1 and int(numbers[0]) >= 1:
+        return ("cpu", int(numbers[0]))
+    if kind == "gpu" and which == "all":
+        return ("gpu", "all")
+    if kind in ("gpu", "cuda") and whole and len(numbers) == 1:
+        return f"cuda:{int(numbers[0])}"  # one GPU, by number: ("gpu", N) in train's terms
+    if kind == "gpu" and whole and len(set(map(int, numbers))) == len(numbers):
+        return ("gpu", [int(n) for n in numbers])
+    raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+
+
 _shape = _checked(
     lambda text: tuple(int(d) for d in text.replace("x", ",").split(",")),
     lambda v: all(d >= 1 for d in v),
@@ -181,7 +211,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="V",
         help="auto (the test split, default), none, or a fraction of the training data: 0.1",
     )
-    tr.add_argument("--device", choices=("auto", "cpu", "gpu"), help="auto (default), cpu, gpu")
+    tr.add_argument(
+        "--device",
+        type=_device,
+        metavar="D",
+        help="auto (default), cpu, gpu, cuda:N; data-parallel: cpu:N (N processes on the CPU), "
+        "gpu:all or gpu:0,1 (one process per GPU); see docs/distributed.md",
+    )
     tr.add_argument("--seed", type=_seed, metavar="N", help="random seed (default 1234)")
     tr.add_argument(
         "--reporting",

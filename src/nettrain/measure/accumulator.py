@@ -35,7 +35,7 @@ from .regression import Spread, box_iou, merge_spread
 from .specs import TASKS, CustomFn, Measurement, MeasurementValue, parse_measurements
 from .stats import RoundStats
 
-__all__ = ["SCORE_KINDS", "Accumulator"]
+__all__ = ["SCORE_KINDS", "Accumulator", "merge_states"]
 
 SCORE_KINDS = ("logits", "probabilities", "log_probabilities")
 
@@ -433,3 +433,54 @@ class Accumulator:
     def __repr__(self) -> str:
         keys = ", ".join(m.key for m in self.measurements)
         return f"Accumulator([{keys}], task={self.task!r}, examples={self._examples})"
+
+
+def _merged_spread(a: Spread, count_a: int, b: Spread, count_b: int) -> Spread:
+    """Chan et al.'s pairwise merge of two (mean, M2) over ``count_a`` and ``count_b`` values."""
+    if count_b == 0:
+        return a
+    if count_a == 0:
+        return b
+    total = count_a + count_b
+    delta = b[0] - a[0]
+    return a[0] + delta * (count_b / total), a[1] + b[1] + delta.square() * (
+        count_a * count_b / total
+    )
+
+
+def merge_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One :meth:`Accumulator.state_dict` for what several accumulators of the same
+    measurements saw between them (the ranks of a data-parallel run): counts and sums added,
+    spreads merged exactly, scores concatenated in order.
+
+    >>> accs = [Accumulator(["accuracy"], task="classification", num_classes=2) for _ in "ab"]
+    >>> accs[0].update(torch.tensor([[2.0, 0.0]]), torch.tensor([0]))
+    >>> accs[1].update(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([1, 1]))
+    >>> whole = Accumulator(["accuracy"], task="classification", num_classes=2)
+    >>> whole.load_state_dict(merge_states([a.state_dict() for a in accs]))
+    >>> whole.result()["accuracy"]
+    0.6666666666666666
+    """
+    out = dict(states[0])
+    for state in states[1:]:
+        seen, more = out["positions"], state["positions"]
+        out["residual_spread"] = _merged_spread(
+            out["residual_spread"], seen, state["residual_spread"], more
+        )
+        out["target_spread"] = _merged_spread(
+            out["target_spread"], seen, state["target_spread"], more
+        )
+        for key in ("examples", "positions", "boxes"):
+            out[key] = out[key] + state[key]
+        if out["classes"] is None:
+            out["classes"] = state["classes"]
+        for key in ("loss_sum", "entropy", "residual_square", "residual_absolute", "iou"):
+            out[key] = out[key] + state[key]
+        out["correct"] = {k: v + state["correct"][k] for k, v in out["correct"].items()}
+        out["custom"] = {k: v + state["custom"][k] for k, v in out["custom"].items()}
+        if state["confusion"] is not None:
+            mine = out["confusion"]
+            out["confusion"] = state["confusion"] if mine is None else mine + state["confusion"]
+        out["scores"] = [*out["scores"], *state["scores"]]
+        out["score_targets"] = [*out["score_targets"], *state["score_targets"]]
+    return out

@@ -30,7 +30,7 @@ from ..lr_find import FinderSpec, check_finder_method, parse_learning_rate_finde
 from ..optim import MethodSpec, parse_method
 from ..optim.methods import learning_rate_sub_option
 from ..progress.forms import ReportSpec, parse_reporting
-from ..runtime.device import resolve_device
+from ..runtime.device import device_processes, resolve_device
 from ..runtime.layout import parse_memory_format
 from ..runtime.precision import is_mixed, resolve_precision
 from ..runtime.seed import DEFAULT_SEED, resolve_seed
@@ -49,6 +49,7 @@ KNOWN_OPTIONS = (
     "method",
     "random_seeding",
     "target_device",
+    "distributed_timeout",
     "time_goal",
     "training_progress_reporting",
     "working_precision",
@@ -98,6 +99,11 @@ class Options:
     automatic_learning_rate: bool = False  # no rate given anywhere (options.default_schedule)
     weights_averaging: AveragingSpec | None = None  # the weights' moving average (averaging)
     learning_rate_finder: FinderSpec | None = None  # learning_rate="find" (nettrain.lr_find)
+    # target_device=("cpu", n), ("gpu", "all"), ("gpu", [i, j]): processes started by the
+    # library (nettrain.distributed.launch), and the GPU of each
+    processes: int = 1
+    gpus: tuple[int, ...] = ()
+    distributed_timeout: float = 60.0  # seconds a collective waits for a silent rank
 
 
 def _is_auto(value: object) -> bool:
@@ -191,4 +197,9 @@ def resolve_options(options: Mapping[str, object]) -> Options:
         and learning_rate_sub_option(get("method", "auto")) is None,
         weights_averaging=parse_weights_averaging(get("weights_averaging")),
         learning_rate_finder=finder,
+        processes=device_processes(get("target_device", "auto"))[0],
+        gpus=device_processes(get("target_device", "auto"))[1],
+        distributed_timeout=parse_seconds(
+            get("distributed_timeout", 60.0), argument="distributed_timeout"
+        ),
     )

@@ -1,0 +1,1 @@
+"""Data-parallel training on several processes (torch.distributed): see docs/distributed.md."""
