@@ -308,6 +308,7 @@ def collect(
         if opts.device.index is not None or opts.device.type == "cpu"
         else f"{opts.device.type}:0",
         "cpu_threads": session.threads,
+        "processes": 1 if session.world is None else session.world.size,
         "total_batches": state.absolute_batch,
         "total_rounds": state.round,
         "total_training_time": state.time_spent,

@@ -55,6 +55,7 @@ PROPERTIES: dict[str, str] = {
     "mean_batches_per_second": "float",
     "mean_examples_per_second": "float",
     "optimization_method": "dict: the method and its resolved sub-options",
+    "processes": "int: the processes that trained together (several: docs/distributed.md)",
     "properties": "list[str]: the names of all properties",
     "random_seed": "int: the seed the run used (useful with random_seeding='auto')",
     "reason_training_stopped": "str: one of nettrain.REASONS",

@@ -27,7 +27,7 @@ import torch.distributed as dist
 
 from ..errors import NetTrainError
 
-__all__ = ["DEFAULT_TIMEOUT", "World", "joined", "world_from_environment"]
+__all__ = ["DEFAULT_TIMEOUT", "World", "is_main_process", "joined", "world_from_environment"]
 
 DEFAULT_TIMEOUT = 60.0  # seconds a collective waits for a rank that has stopped answering
 
@@ -91,6 +91,13 @@ class World:
             return
         state = self.broadcast(torch.get_rng_state())
         torch.set_rng_state(state)
+
+
+def is_main_process() -> bool:
+    """Whether this process is rank 0 of its run, or alone (what prints and writes files)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _backend_for(device: torch.device) -> str:

@@ -416,6 +416,7 @@ class Model:
         import nettrain
 
         compiled = self._need_compiled("fit")
+        from ..distributed.world import is_main_process
         from .file_callbacks import ProgbarLogger
 
         user = as_callbacks(callbacks)
@@ -424,6 +425,7 @@ class Model:
         # Keras' default callbacks: History after the user's, then the epoch lines and bar
         keras_lines = verbose in _VERBOSE  # else one of the engine's reporting forms
         lines = keras_lines and verbose != 0 and not any(isinstance(c, ProgbarLogger) for c in user)
+        lines = lines and is_main_process()  # under torchrun, rank 0 prints the epochs
         bridge = CallbackBridge(
             [*user, history := History(), *([ProgbarLogger()] if lines else [])],
             model=self,
