@@ -7,7 +7,6 @@ hang fails the test instead of the suite.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
@@ -64,7 +63,8 @@ def _options(dtype=torch.float32):
 
 
 def _max_difference(a: nn.Module, b: nn.Module) -> float:
-    return max((p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters()))
+    pairs = zip(a.parameters(), b.parameters(), strict=True)
+    return max((p - q).abs().max().item() for p, q in pairs)
 
 
 @pytest.mark.skipif(not masks_in_order(), reason="this CPU's dropout does not draw in order")
@@ -83,7 +83,7 @@ def test_two_processes_train_to_the_weights_of_one(dtype, tolerance):
         shared["batch_loss_list"], alone["batch_loss_list"], rtol=tolerance, atol=tolerance
     )
     for mine, theirs in zip(shared["round_measurements_lists"].items(),
-                            alone["round_measurements_lists"].items()):  # fmt: skip
+                            alone["round_measurements_lists"].items(), strict=True):  # fmt: skip
         assert mine[0] == theirs[0]
         torch.testing.assert_close(mine[1], theirs[1], rtol=tolerance, atol=tolerance)
     torch.testing.assert_close(
@@ -256,8 +256,9 @@ from test_distributed import _data, _mlp, _options
 x, y = _data()
 net = _mlp()
 result = nettrain.train(net, (x, y), "all", **_options())
+rank = __import__("os").environ["RANK"]
 if result["processes"] == 2 and not dist.is_initialized():  # the group is left as it was found
-    torch.save(net.state_dict(), {out!r} + f".{{result['processes']}}.rank" + __import__("os").environ["RANK"])
+    torch.save(net.state_dict(), {out!r} + f".{{result['processes']}}.rank" + rank)
 """
 
 
@@ -277,3 +278,10 @@ def test_torchrun_gives_the_result_of_cpu_2(tmp_path: Path):
     for name, value in net.state_dict().items():
         torch.testing.assert_close(ranks[0][name], value, rtol=0, atol=1e-6)
         torch.testing.assert_close(ranks[1][name], value, rtol=0, atol=0)  # every rank alike
+
+
+def test_processes_asked_for_under_torchrun_are_refused(monkeypatch):
+    # torchrun has started the processes already: each asking for two more would train apart
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(NetTrainError, match="already part of a process group"):
+        nettrain.train(_mlp(), _data(), target_device=("cpu", 2), **QUIET)

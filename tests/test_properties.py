@@ -54,6 +54,7 @@ TYPES = {
     "round_positions": list,
     "target_device": str,
     "cpu_threads": int,
+    "processes": int,
     "total_batches": int,
     "total_rounds": int,
     "total_training_time": float,

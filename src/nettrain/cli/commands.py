@@ -242,6 +242,7 @@ def train(args: argparse.Namespace) -> int:
     from ..datasets import canonical_name
     from ..net import Net
     from ..options.resolved import resolve_options
+    from ..runtime.seed import seeded
     from ..train import train as run
 
     speaks = is_rank_zero()
@@ -263,7 +264,9 @@ def train(args: argparse.Namespace) -> int:
     if speaks:  # only rank 0 writes, so only its folder matters (another machine's may differ)
         writable_output(output)
     training, test = _load_split(args, dataset, "train"), _load_split(args, dataset, "test")
-    net = _build_net(net_name, training)
+    # the net's first weights come from the run's seed, so that --seed repeats a run
+    with seeded(resolve_options(options).seed):
+        net = _build_net(net_name, training)
     module = net.module if isinstance(net, Net) else net
     parameters = nets.parameter_count(module)
     if speaks:

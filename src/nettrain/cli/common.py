@@ -70,7 +70,9 @@ def is_rank_zero() -> bool:
     them apart, and only rank 0 (or a process without ``RANK``: a plain run) speaks. The other
     ranks train alongside it and end with the same weights, silently.
     """
-    return os.environ.get("RANK", "0") == "0"
+    from ..distributed.world import is_main_process
+
+    return is_main_process()
 
 
 # ---- nets ----------------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ def run_processes(
     """Run ``target(*args, options_of_rank)`` on ``count`` processes, this one rank 0, and
     return rank 0's answer (see the module docstring). ``gpus``: one per process, or () for
     the CPU."""
-    if dist.is_available() and dist.is_initialized():
+    if (dist.is_available() and dist.is_initialized()) or os.environ.get("WORLD_SIZE", "1") != "1":
         raise NetTrainError(
             "target_device",
             "this process is already part of a process group (torchrun or your own)",
