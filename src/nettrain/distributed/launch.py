@@ -12,12 +12,14 @@ collective then fails at once (or after ``distributed_timeout`` seconds at worst
 workers are stopped, and a :class:`~nettrain.errors.NetTrainError` names the process and its
 error. An error on rank 0 stops the workers the same way and is raised as it is.
 
-Example (not run here: it starts processes):
-    >>> import torch, nettrain                                              # doctest: +SKIP
-    >>> x = torch.randn(256, 4); y = x.sum(1, keepdim=True)                 # doctest: +SKIP
-    >>> net = torch.nn.Linear(4, 1)                                         # doctest: +SKIP
-    >>> nettrain.train(net, (x, y), target_device=("cpu", 2),               # doctest: +SKIP
-    ...                max_training_rounds=5, batch_size=32)
+Example (it starts a process, so tests/test_distributed.py runs it rather than a doctest)::
+
+    x = torch.randn(256, 4); y = x.sum(1, keepdim=True)
+    nettrain.train(torch.nn.Linear(4, 1), (x, y), target_device=("cpu", 2),
+                   max_training_rounds=5, batch_size=32)
+
+    >>> threads_per_process(1) >= threads_per_process(2) >= 1
+    True
 """
 
 from __future__ import annotations
