@@ -49,6 +49,11 @@ def _mlp(dtype=torch.float32):
     ).to(dtype)  # fmt: skip
 
 
+def _classifier():
+    """The MLP ending in a softmax (Keras' losses take probabilities)."""
+    return nn.Sequential(_mlp(), nn.Softmax(dim=1))
+
+
 def _options(dtype=torch.float32):
     validation = _data(dtype, n=60, seed=2)
     return {
@@ -220,14 +225,68 @@ def test_a_progress_function_stop_on_one_rank_is_agreed():
 # ---- refusals ---------------------------------------------------------------------------------
 
 
-def test_data_that_is_not_in_memory_is_refused_with_a_reason():
-    def batches(batch_size, round):
-        x, y = _data(n=batch_size)
-        return {"input": x, "target": y}
+def _batches(batch_size, round):
+    # a batch function drawing from torch's generator: every rank draws the same batch
+    x = torch.randn(batch_size, 8)
+    return {"input": x, "target": (x[:, :3].sum(1) > 0).long()}
 
-    with pytest.raises(NetTrainError, match="needs data held in memory"):
-        nettrain.train(_mlp(), batches, target_device=("cpu", 2), batch_size=8,
-                       max_training_rounds=1, **QUIET)  # fmt: skip
+
+@pytest.mark.skipif(not masks_in_order(), reason="this CPU's dropout does not draw in order")
+@pytest.mark.parametrize("form", ["batch function", "DataLoader"])
+def test_a_stream_read_on_every_rank_trains_to_the_weights_of_one_process(form):
+    x, y = _data(n=200)
+    options = {"batch_size": 16, "max_training_rounds": 3, "learning_rate": 1e-2, **QUIET}
+    if form == "batch function":
+        data = (_batches, {"round_length": 96})
+    else:
+        dataset = torch.utils.data.TensorDataset(x, y)
+        options.pop("batch_size")
+        data = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True)
+    one, two = _mlp(), _mlp()
+    alone = nettrain.train(one, data, "all", **options)
+    shared = nettrain.train(two, data, "all", target_device=("cpu", 2), **options)
+    assert _max_difference(one, two) < 1e-5
+    assert shared["total_batches"] == alone["total_batches"]
+    torch.testing.assert_close(shared["round_loss_list"], alone["round_loss_list"])
+
+
+class _Uneven:
+    """An iterable whose rounds are one batch shorter on rank 1: the ranks must still end each
+    round together, at the shorter stream's end."""
+
+    def __iter__(self):
+        count = 4 if dist.is_initialized() and dist.get_rank() == 1 else 5
+        g = torch.Generator().manual_seed(0)
+        for _ in range(count):
+            x = torch.randn(8, 8, generator=g)
+            yield x, (x[:, 0] > 0).long()
+
+
+def test_streams_of_different_lengths_end_each_round_together():
+    result = nettrain.train(_mlp(), _Uneven(), "all", target_device=("cpu", 2),
+                            max_training_rounds=2, distributed_timeout=20, **QUIET)  # fmt: skip
+    assert result["total_batches"] == 8  # two rounds of the shorter stream's 4 batches
+    assert result["reason_training_stopped"] == "max_training_rounds"
+
+
+def test_a_resumed_run_on_two_processes_continues_as_the_uninterrupted_one(tmp_path):
+    # rank 0 alone writes the checkpoints; every rank reads the one it resumes from
+    x, y = _data()
+    options = {"batch_size": 16, "learning_rate": 1e-2, "target_device": ("cpu", 2),
+               "max_training_rounds": 4, "validation_set": _data(n=60, seed=2)}  # fmt: skip
+    options.update(QUIET)
+    whole = _mlp()
+    folder = tmp_path / "checkpoints"
+    result = nettrain.train(whole, (x, y), "all", **options,
+                            training_progress_checkpointing={"directory": folder})  # fmt: skip
+    files = result["checkpointing_files"]
+    assert len(files) == 4 and len(list(folder.iterdir())) == 4  # one writer
+    for name in files[2:]:
+        Path(name).unlink()
+    resumed = _mlp()
+    again = nettrain.train(resumed, (x, y), "all", resume=folder, **options)
+    assert _max_difference(whole, resumed) == 0.0  # bit for bit
+    assert again["validation_loss_list"] == result["validation_loss_list"]
 
 
 def test_per_example_losses_are_refused_on_several_processes():
@@ -285,3 +344,41 @@ def test_processes_asked_for_under_torchrun_are_refused(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(NetTrainError, match="already part of a process group"):
         nettrain.train(_mlp(), _data(), target_device=("cpu", 2), **QUIET)
+
+
+FIT_SCRIPT = """
+import os, sys, torch, nettrain
+from nettrain.keras import Model
+sys.path.insert(0, {tests!r})
+from test_distributed import _classifier, _data
+x, y = _data()
+model = Model(_classifier())
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+history = model.fit(x, y, batch_size=16, epochs=3, verbose=2)
+torch.save({{"weights": model.module.state_dict(), "history": history.history}},
+           {out!r} + ".rank" + os.environ["RANK"])
+"""
+
+
+def test_keras_fit_under_torchrun_is_the_one_process_fit(tmp_path: Path):
+    from nettrain.keras import Model
+
+    out = str(tmp_path / "fit")
+    script = tmp_path / "fit.py"
+    script.write_text(textwrap.dedent(FIT_SCRIPT.format(tests=str(Path(__file__).parent), out=out)))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", "2", str(script)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=DEADLINE * 2)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("Epoch 3/3") == 1  # rank 0 alone prints the epochs
+    ranks = [torch.load(f"{out}.rank{r}") for r in (0, 1)]
+    x, y = _data()
+    model = Model(_classifier())
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=16, epochs=3, verbose=0)
+    for name, value in model.module.state_dict().items():
+        torch.testing.assert_close(ranks[0]["weights"][name], value, rtol=0, atol=1e-6)
+        assert torch.equal(ranks[1]["weights"][name], ranks[0]["weights"][name])
+    assert ranks[0]["history"]["accuracy"] == pytest.approx(history.history["accuracy"])
+    torch.testing.assert_close(ranks[0]["history"]["loss"], history.history["loss"])

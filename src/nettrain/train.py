@@ -215,13 +215,13 @@ def _train_in(
                 if world is not None and choices is None and not world.is_main:
                     choices = world.broadcast(None)  # rank 0 times, every rank runs its choices
                 session = prepare(typed.module, typed.data, opts, clock, typed, keep, choices)
-                if world is not None:
-                    if world.is_main and resumed is None:
-                        world.broadcast(session.choices())
-                    distribute(session, world)
+                if world is not None and world.is_main and resumed is None:
+                    world.broadcast(session.choices())
             if resumed is not None:
                 check_resumable(session.source)
                 session.rounds_time_target = None  # the rounds it had chosen, not refitted
+            if world is not None:
+                distribute(session, world)
             try:
                 with intra_op_threads(session.threads):
                     result = _run(session, request, functions, clock, options, resumed)

@@ -20,7 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..data.batching import InMemorySource
 from ..errors import NetTrainError
 from .dropout import align_dropout, masks_in_order
-from .sharding import ShardedSource
+from .sharding import ShardedSource, ShardedStream
 from .world import World
 
 __all__ = ["UNAVAILABLE", "check_distributable", "data_parallel", "distribute"]
@@ -44,22 +44,14 @@ def check_distributable(names: set[str]) -> None:
 
 
 def distribute(session: Any, world: World) -> None:
-    """Make the prepared ``session`` rank ``world.rank``'s: its share of every batch, and the
-    random state of rank 0 (the ranks then draw alike).
+    """Make the prepared ``session`` rank ``world.rank``'s: its share of every batch (of the
+    data in memory, or of a stream every rank reads), and the random state of rank 0 (the ranks
+    then draw alike).
 
     Raises:
-        NetTrainError: data that is not held in memory (a stream, a generator, a DataLoader),
-            or a method that cannot run on several processes.
+        NetTrainError: a method that cannot run on several processes.
     """
     source = session.source
-    if not isinstance(source, InMemorySource):
-        raise NetTrainError(
-            "data",
-            "training on several processes needs data held in memory (pairs, columns, arrays, "
-            "a named dataset), so that every process takes its share of the same batches",
-            received=f"a {getattr(source, 'form', 'stream')} (read as it goes)",
-            hint="load the data into tensors or arrays first, or train on one process",
-        )
     if getattr(session.updater, "needs_closure", False):
         raise NetTrainError(
             "method",
@@ -67,7 +59,10 @@ def distribute(session: Any, world: World) -> None:
             received=repr(session.options.method.name),
             hint='use "adam" or "sgd", or train on one process',
         )
-    session.source = ShardedSource(source, world.rank, world.size)
+    if isinstance(source, InMemorySource):
+        session.source = ShardedSource(source, world.rank, world.size)
+    else:  # every rank reads the stream and takes its part of each batch
+        session.source = ShardedStream(source, world.rank, world.size, world.all_have)
     session.world = world
     world.broadcast_rng()
 

@@ -69,6 +69,10 @@ class World:
         dist.all_reduce(out)
         return out.to(tensor.device)
 
+    def all_have(self, mine: bool) -> bool:
+        """Whether every rank has what this one says it has (a next batch)."""
+        return self.sum([1.0 if mine else 0.0])[0] == self.size
+
     def broadcast(self, value: Any) -> Any:
         """Rank 0's ``value`` (any picklable object), on every rank."""
         if self.size == 1:
