@@ -382,3 +382,45 @@ def test_keras_fit_under_torchrun_is_the_one_process_fit(tmp_path: Path):
         assert torch.equal(ranks[1]["weights"][name], ranks[0]["weights"][name])
     assert ranks[0]["history"]["accuracy"] == pytest.approx(history.history["accuracy"])
     torch.testing.assert_close(ranks[0]["history"]["loss"], history.history["loss"])
+
+
+def test_spawned_processes_as_for_gpus_train_as_forked_ones():
+    # ("gpu", "all") spawns its processes (CUDA does not survive a fork): the net, the data and
+    # the options are pickled to them. The same start-up on the CPU, against the forked run.
+    import time as clock_module
+
+    from nettrain.distributed.launch import run_processes
+    from nettrain.train import _train_rank
+
+    x, y = _data()
+    forked, spawned = _mlp(), _mlp()
+    options = {"batch_size": 16, "max_training_rounds": 2, "learning_rate": 1e-2, **QUIET}
+    nettrain.train(forked, (x, y), target_device=("cpu", 2), **options)
+    args = (spawned, (x, y), None, clock_module.perf_counter)
+    run_processes(_train_rank, args, options, 2, (), 30.0, start_method="spawn")
+    assert _max_difference(forked, spawned) == 0.0
+
+
+class _Unpicklable(nn.Module):
+    """A net holding a lambda: it cannot pickle, and ("cpu", n) must not need it to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _mlp()
+        self.activation = lambda t: t * 1.0
+
+    def forward(self, x):
+        return self.activation(self.body(x))
+
+
+def test_forked_processes_need_nothing_to_pickle():
+    import pickle
+
+    x, y = _data()
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        pickle.dumps(_Unpicklable())
+    one, two = _Unpicklable(), _Unpicklable()
+    options = {"batch_size": 16, "max_training_rounds": 2, "learning_rate": 1e-2, **QUIET}
+    nettrain.train(one, (x, y), **options)
+    nettrain.train(two, (x, y), target_device=("cpu", 2), **options)
+    assert _max_difference(one, two) < 1e-5

@@ -28,6 +28,7 @@ import contextlib
 import datetime
 import multiprocessing
 import os
+import pickle
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -74,14 +75,19 @@ def _worker(
     store: str,
     gpus: tuple[int, ...],
     timeout: float,
-    target: Callable[..., Any],
-    args: tuple[Any, ...],
-    options: Mapping[str, Any],
+    work: bytes | tuple[Any, ...],
     errors: Any,
 ) -> None:
     """One worker process: join the group, train, leave. An error goes on ``errors`` and the
-    process exits with status 1 (its connections closing tell the others at once)."""
+    process exits with status 1 (its connections closing tell the others at once).
+
+    ``work``: ``(target, args, options)``; for a spawned process pickled to bytes by the plain
+    pickler. Handed to it as objects, torch's multiprocessing pickler would move the net's
+    tensors into shared memory, and every process would then update the same weights (each
+    update made n times); pickled to bytes, each process gets its own copy. A forked process
+    has its own copy of everything already, and nothing needs to pickle."""
     try:
+        target, args, options = pickle.loads(work) if isinstance(work, bytes) else work
         torch.set_num_threads(threads_per_process(count))
         _join(store, rank, count, gpus, timeout)
         target(*args, {**options, "target_device": _device_of(rank, gpus)})
@@ -154,10 +160,12 @@ def run_processes(
     count: int,
     gpus: tuple[int, ...],
     timeout: float,
+    start_method: str | None = None,
 ) -> Any:
     """Run ``target(*args, options_of_rank)`` on ``count`` processes, this one rank 0, and
     return rank 0's answer (see the module docstring). ``gpus``: one per process, or () for
-    the CPU."""
+    the CPU. ``start_method``: "fork" or "spawn" (default: spawn for GPUs, fork on the CPU;
+    the tests spawn CPU processes to check the GPU path's pickling and start-up)."""
     if (dist.is_available() and dist.is_initialized()) or os.environ.get("WORLD_SIZE", "1") != "1":
         raise NetTrainError(
             "target_device",
@@ -165,14 +173,16 @@ def run_processes(
             received=repr(options.get("target_device")),
             hint='under torchrun, give target_device "cpu" or "gpu": the processes are there',
         )
-    context = multiprocessing.get_context("spawn" if gpus else "fork")
+    context = multiprocessing.get_context(start_method or ("spawn" if gpus else "fork"))
     errors = context.SimpleQueue()
+    spawned = context.get_start_method() == "spawn"
+    work = pickle.dumps((target, args, options)) if spawned else (target, args, options)
     with tempfile.TemporaryDirectory(prefix="nettrain-group-") as folder:
         store = os.path.join(folder, "store")
         workers = [
             context.Process(  # type: ignore[attr-defined]  # fork and spawn contexts have it
                 target=_worker,
-                args=(rank, count, store, gpus, timeout, target, args, options, errors),
+                args=(rank, count, store, gpus, timeout, work, errors),
                 daemon=True,
             )
             for rank in range(1, count)
