@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from .errors import add_note
 from .losses import LossPlan
 from .optim.accumulation import GradientAccumulation
+from .optim.loss_scale import LossScaler
 from .runtime.layout import to_layout
 
 __all__ = ["Step", "make_round_end", "make_step"]
@@ -59,6 +60,7 @@ def make_step(
     accumulation: GradientAccumulation | None = None,
     after_update: Callable[[], None] | None = None,
     loss_weight: Callable[[], float] | None = None,
+    scaler: LossScaler | None = None,
 ) -> Step:
     """Build the function that trains on one batch and returns its (detached) loss.
 
@@ -72,24 +74,18 @@ def make_step(
     ``after_update()`` is called after each update. ``loss_weight()``: a factor on the loss
     before ``backward`` (several processes: this rank's share of the batch,
     :meth:`~nettrain.distributed.sharding.ShardedSource.loss_weight`); the loss returned is the
-    batch's own.
+    batch's own. ``scaler``: float16 "mixed" precision's loss scale (the loss scaled before
+    ``backward``, the gradients unscaled before the update, an update with an infinite
+    gradient skipped: :mod:`nettrain.optim.loss_scale`).
     """
     zero_grad = updater.zero_grad  # type: ignore[attr-defined]
-    update = _then(updater.step, after_update)  # type: ignore[attr-defined]
+    update = _scaled_update(updater, _then(updater.step, after_update), scaler)  # type: ignore[attr-defined]
 
-    forward = plan.forward_function(net, inputs)
-    if autocast is not None:
-        forward = _under_autocast(forward, *autocast)
-    if channels_last:
-        plain_forward = forward
-
-        def forward(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-            return dict(plain_forward(to_layout(batch)))
-
+    forward = _forward_of(plan, net, inputs, autocast, channels_last)
     if getattr(updater, "needs_closure", False):
         # L-BFGS re-evaluates the loss during its line search, so it gets a closure.
         def closure_step(batch: Mapping[str, Tensor]) -> Tensor:
-            seen: list[dict[str, Tensor]] = []
+            seen: list[Mapping[str, Tensor]] = []
 
             def closure() -> Tensor:
                 zero_grad()
@@ -122,6 +118,8 @@ def make_step(
             loss = plan(outputs, batch)
             where = "backward()"
             scaled = loss if loss_weight is None else _weighted(loss, loss_weight())
+            if scaler is not None:
+                scaled = scaler.scaled(scaled)
             if accumulation is None:
                 zero_grad()
                 scaled.backward()
@@ -147,10 +145,11 @@ def make_round_end(
     updater: object,
     accumulation: GradientAccumulation,
     after_update: Callable[[], None] | None = None,
+    scaler: LossScaler | None = None,
 ) -> Callable[[], None]:
     """The update a round's last, incomplete group of batches gets when the round ends
     (nothing when the round's batches filled their groups)."""
-    update = _then(updater.step, after_update)  # type: ignore[attr-defined]
+    update = _scaled_update(updater, _then(updater.step, after_update), scaler)  # type: ignore[attr-defined]
 
     def round_end() -> None:
         if accumulation.finish():
@@ -161,6 +160,43 @@ def make_round_end(
                 raise
 
     return round_end
+
+
+def _forward_of(
+    plan: LossPlan,
+    net: nn.Module,
+    inputs: tuple[str, ...],
+    autocast: tuple[str, torch.dtype] | None,
+    channels_last: bool,
+) -> Callable[[Mapping[str, Tensor]], Mapping[str, Tensor]]:
+    """The step's forward pass: the net's named outputs, under autocast, channels_last."""
+    forward = plan.forward_function(net, inputs)
+    if autocast is not None:
+        forward = _under_autocast(forward, *autocast)
+    if not channels_last:
+        return forward
+    plain_forward = forward
+
+    def laid_out(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return dict(plain_forward(to_layout(batch)))
+
+    return laid_out
+
+
+def _scaled_update(
+    updater: object, update: Callable[[], object], scaler: LossScaler | None
+) -> Callable[[], object]:
+    """``update`` after the gradients are unscaled, skipped when one is infinite (float16
+    "mixed"); ``update`` itself without a scaler."""
+    if scaler is None:
+        return update
+    parameters = updater.parameters  # type: ignore[attr-defined]
+
+    def checked() -> None:
+        if scaler.unscaled(parameters):  # else skipped: an infinite gradient
+            update()
+
+    return checked
 
 
 def _then(update: Callable[[], object], after: Callable[[], None] | None) -> Callable[[], object]:

@@ -42,6 +42,7 @@ from .loop import LoopPlan, Observer, run
 from .losses import TrainingNet
 from .monitor import Monitor
 from .optim.accumulation import GradientAccumulation
+from .optim.loss_scale import LossScaler
 from .options import auto
 from .options.resolved import Options, resolve_options
 from .outcome import Snapshot, collect, divergence_warning
@@ -350,7 +351,11 @@ def _run(
     )
     snapshot = Snapshot(net)
     averaging, accumulation = _update_parts(session)
-    parts = RunParts(state, monitor, snapshot, request.histories, tracker, averaging, accumulation)
+    # float16 "mixed" (GPUs without bfloat16) scales the loss: optim.loss_scale
+    float16 = session.autocast is not None and session.autocast[1] == torch.float16
+    scaler = LossScaler(opts.device) if float16 else None
+    parts = RunParts(state, monitor, snapshot, request.histories, tracker, averaging, accumulation,
+                     scaler)  # fmt: skip
     if resumed is not None:
         restore_run(resumed, parts, run_fingerprint(session, given))
     observers = _observers(session, request, functions)
@@ -365,7 +370,7 @@ def _run(
     try:
         return _train_with(
             session, request, functions, monitor, observers, state, snapshot, clock, given,
-            tracker, checkpointer, averaging, accumulation,
+            tracker, checkpointer, averaging, accumulation, scaler,
         )  # fmt: skip
     finally:
         close_all(observers)  # a live panel leaves the terminal clean, a log file is closed
@@ -394,6 +399,7 @@ def _train_with(
     checkpointer: Checkpointer | None,
     averaging: WeightAverage | None = None,
     accumulation: GradientAccumulation | None = None,
+    scaler: LossScaler | None = None,
 ) -> TrainResult:
     """The loop and what follows it, for :func:`_run` (which closes the reporters after)."""
     net, updater, opts = session.net, session.updater, session.options
@@ -401,7 +407,9 @@ def _train_with(
     channels_last = session.memory_format == CHANNELS_LAST
     after = averaging.update if averaging is not None else None  # after every update
     # a round's last, incomplete group of batches is updated when the round ends
-    round_end = make_round_end(updater, accumulation, after) if accumulation is not None else None
+    round_end = (
+        make_round_end(updater, accumulation, after, scaler) if accumulation is not None else None
+    )
     memory = checkpointed(net) if session.checkpoint_segments else contextlib.nullcontext()
     world = session.world
     with (
@@ -414,7 +422,7 @@ def _train_with(
         step = make_step(trained, session.binding.inputs, session.plan, updater, observe,
                          autocast=session.autocast, channels_last=channels_last,
                          accumulation=accumulation, after_update=after,
-                         loss_weight=loss_weight)  # fmt: skip
+                         loss_weight=loss_weight, scaler=scaler)  # fmt: skip
 
         def stop_reason() -> str | None:
             # The loop asks this between updates (after each batch's notifications, and before

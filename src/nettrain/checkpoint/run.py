@@ -109,6 +109,7 @@ class RunParts:
     tracker: Any = None
     averaging: Any = None
     accumulation: Any = None
+    scaler: Any = None  # float16 "mixed" precision's loss scale (nettrain.optim.loss_scale)
 
 
 def _history(history: Any) -> dict[str, Any]:
@@ -155,6 +156,7 @@ def capture(
         # within a group the summed gradients are the state: saved, a resumed run adds the
         # group's next batch to the same bits
         "accumulation": run.accumulation.state_dict() if run.accumulation is not None else None,
+        "scaler": run.scaler.state_dict() if run.scaler is not None else None,
     }
     encoder = PlainEncoder(_VALUES)
     data = encoder.encode(value)
@@ -223,7 +225,7 @@ def restore_run(checkpoint: Any, run: RunParts, now: Mapping[str, Any]) -> dict[
     _restore_histories(run.histories, saved_histories)
     run.snapshot.tensors = {k: v.clone() for k, v in value["snapshot"]["tensors"].items()}
     run.snapshot.round = value["snapshot"]["round"]
-    for part in ("averaging", "accumulation"):
+    for part in ("averaging", "accumulation", "scaler"):
         held, saved = getattr(run, part), value.get(part)
         if held is not None and saved is not None:
             held.load_state_dict(saved)

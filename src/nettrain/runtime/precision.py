@@ -1,6 +1,6 @@
 """Working precision: which floating dtype weights and data use during training, and whether
-the forward pass runs under bfloat16 autocast ("mixed": float32 master weights, the loss and
-measurements in float32).
+the forward pass runs under autocast ("mixed": bfloat16, or float16 with a loss scale on GPUs
+without bfloat16; float32 master weights, the loss and measurements in float32).
 
 Example:
     >>> resolve_precision("float64")
@@ -67,18 +67,20 @@ def fast_bfloat16(device: torch.device) -> bool:
 
 
 def mixed_dtype(device: torch.device) -> torch.dtype:
-    """The autocast dtype of "mixed" on ``device``: bfloat16.
+    """The autocast dtype of "mixed" on ``device``: bfloat16 on a CPU and on a GPU that has it,
+    float16 on an older CUDA GPU (with a loss scale: :mod:`nettrain.optim.loss_scale`).
 
     Raises:
-        NetTrainError: a device with no bfloat16 autocast (a GPU without bfloat16, where
-            float16 would need a gradient scaler: planned; MPS).
+        NetTrainError: a device with no mixed-precision autocast (MPS).
     """
     if device.type == "cpu" or (device.type == "cuda" and fast_bfloat16(device)):
         return torch.bfloat16
+    if device.type == "cuda":
+        return torch.float16
     raise NetTrainError(
         "working_precision",
-        f'"mixed" needs bfloat16, which this {device.type} device lacks',
-        expected="a CPU, or a CUDA GPU with bfloat16 (Ampere or later)",
+        f'"mixed" is not available on this {device.type} device',
+        expected="a CPU or a CUDA GPU",
         received=str(device),
-        hint='use "float32"; float16 with a gradient scaler for older GPUs is planned',
+        hint='use "float32"',
     )
