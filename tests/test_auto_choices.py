@@ -111,16 +111,40 @@ def test_automatic_rounds_give_adam_its_one_cycle_schedule_over_a_fixed_length()
     assert r.total_rounds == 286 and r.reason_training_stopped == "max_training_rounds"
     method = r.optimization_method
     assert method["learning_rate_schedule"]["name"] == "one_cycle"
-    assert method["learning_rate"] == pytest.approx(3e-3)
+    assert method["learning_rate"] == pytest.approx(8e-3)
     assert method["total_steps"] == 286 * 7
     # the rate ends at the cosine's end: (1 + cos(pi * (T - 1 - W) / (T - W))) / 2 of the peak
     total, warm = 286 * 7, round(0.3 * 286 * 7)
-    last = 3e-3 * 0.5 * (1 + math.cos(math.pi * (total - 1 - warm) / (total - warm)))
+    last = 8e-3 * 0.5 * (1 + math.cos(math.pi * (total - 1 - warm) / (total - warm)))
     assert r.final_learning_rate == pytest.approx(last, rel=1e-6)
     for given in ({"learning_rate": 1e-3}, {"method": "sgd"}, {"max_training_rounds": 3}):
         plain = _train(make_net(), (x, y), "all", {"batch_size": 8, **QUIET, **given},
                        fake_clock(0.01))  # fmt: skip
         assert "learning_rate_schedule" not in plain.optimization_method, given
+
+
+def test_a_few_automatic_rounds_are_counted_in_batches_and_the_schedule_spans_them():
+    """Rounds of 13 s (a fake 0.25 s step, 7 batches of 8 at 50 examples... here 400 examples,
+    50 batches a round: 12.5 s) would round to 2 rounds of 25 s; counted in batches the run is
+    round(20 / 0.25) = 80 batches, ending within round 2, the one-cycle schedule laid over the
+    80 (its rate at the end: ~0)."""
+    x, y = make_classification(400)
+    r = _train(make_net(), (x, y), "all", {"batch_size": 8, **QUIET}, fake_clock(0.25))
+    assert r.batches_per_round == 50
+    assert r.total_batches == 80 and r.total_rounds == 2
+    assert r.reason_training_stopped == "max_training_rounds"
+    assert r.optimization_method["total_steps"] == 80
+    assert r.final_learning_rate < 1e-3 * 8e-3
+    assert len(r.round_loss_list) == 2  # the partial round's loss too
+
+
+def test_whole_rounds_stay_whole_from_four_rounds_and_for_a_constant_rate():
+    from nettrain.options.auto import choose_batches
+
+    assert choose_batches(seconds_per_batch=0.25, batches_per_round=50) == 80
+    assert choose_batches(seconds_per_batch=0.1, batches_per_round=50) is None  # 4 rounds
+    assert choose_batches(seconds_per_batch=0.2, batches_per_round=50) is None  # 2 whole rounds
+    assert choose_batches(seconds_per_batch=1.0, batches_per_round=50) is None  # 1 round (min)
 
 
 def test_auto_batch_size_is_the_data_size_for_small_data_and_64_otherwise():
@@ -169,3 +193,12 @@ def test_lbfgs_is_full_batch_by_default():
     r = nettrain.train(make_net(), (x, y), "all", method="lbfgs", max_training_rounds=3, **QUIET)
     assert (r.batch_size, r.batches_per_round, r.total_batches) == (50, 1, 3)
     assert r.round_loss_list[-1] < r.round_loss_list[0]
+
+
+def test_a_length_in_batches_is_kept_for_a_resumed_run():
+    from nettrain.prepare import Choices
+
+    chosen = Choices(8, 2, None, 80, None, 1, max_batches=80)
+    assert Choices.from_plain(chosen.to_plain()) == chosen
+    older = {k: v for k, v in chosen.to_plain().items() if k != "max_batches"}
+    assert Choices.from_plain(older).max_batches is None  # a checkpoint from before it

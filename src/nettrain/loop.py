@@ -125,6 +125,9 @@ class LoopPlan:
     # Several processes (nettrain.distributed): every decision below is taken from what the
     # ranks agree on, so that all of them take it at the same batch.
     agreement: Agreeing | None = None
+    # An automatic length counted in batches (options.auto.choose_batches): the run ends after
+    # this many, within its last round.
+    max_batches: int | None = None
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:
@@ -153,6 +156,7 @@ def live_properties(state: TrainState, plan: LoopPlan, elapsed: float) -> dict[s
     state.flush()
     per_round = plan.data.batches_per_round(state.batch_size)
     total = state.max_rounds * per_round if state.max_rounds and per_round else None
+    total = plan.max_batches or total
     rate = state.absolute_batch / elapsed if elapsed > 0 else 0.0
     remaining = (total - state.absolute_batch) / rate if total and rate > 0 else math.inf
     if plan.time_goal is not None:
@@ -192,6 +196,7 @@ def _fraction(state: TrainState, plan: LoopPlan, elapsed: float) -> float:
     goal), computed without reading the device."""
     per_round = plan.data.batches_per_round(state.batch_size)
     total = state.max_rounds * per_round if state.max_rounds and per_round else None
+    total = plan.max_batches or total
     fraction = state.absolute_batch / total if total else 0.0
     if plan.time_goal is not None:
         fraction = max(fraction, min(elapsed / plan.time_goal, 1.0))
@@ -272,6 +277,9 @@ def _train_round(state: TrainState, plan: LoopPlan, clock: _Clock) -> bool:
             return False
         if plan.time_goal is not None and now - clock.start >= plan.time_goal:
             state.reason = "time_goal"
+            return False
+        if plan.max_batches is not None and state.absolute_batch >= plan.max_batches:
+            state.reason = "max_training_rounds"  # the automatic length, within a round
             return False
         if now >= clock.next_check:
             clock.next_check = now + clock.check_every

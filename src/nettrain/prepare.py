@@ -104,6 +104,7 @@ class Session:
     learning_rate_finder: LearningRateFinderResult | None = None  # learning_rate="find"
     checkpoint_segments: int = 0  # "training_memory": activation checkpointing's segments
     world: Any = None  # several processes: this one's World (nettrain.distributed.world)
+    max_batches: int | None = None  # an automatic length in batches: the run ends mid-round
 
     def choices(self) -> Choices:
         """What was chosen by timing (batch size, length, threads, layout) or by the
@@ -112,6 +113,7 @@ class Session:
             self.batch_size, self.max_rounds, self.time_goal, self.total_steps,
             self.rounds_time_target, self.threads, self.memory_format, self.learning_rate_finder,
             self.autocast is not None, self.options.method.gradient_accumulation,
+            self.max_batches,
         )  # fmt: skip
 
 
@@ -134,6 +136,7 @@ class Choices:
     learning_rate_finder: LearningRateFinderResult | None = None  # the range test's (lr_find)
     mixed: bool = False  # bfloat16 autocast, forced or chosen by "auto" (prepare_precision)
     gradient_accumulation: int = 1  # batches per update ("training_memory" may choose 2)
+    max_batches: int | None = None  # an automatic length in batches (options.auto)
 
     def to_plain(self) -> dict[str, Any]:
         plain = dataclasses.asdict(self)
@@ -145,14 +148,16 @@ class Choices:
     def from_plain(cls, data: Mapping[str, Any]) -> Choices:
         """Read :meth:`to_plain`'s dict back (a KeyError or TypeError when it is not one); a
         checkpoint written before a field existed gets its default."""
-        later = ("memory_format", "learning_rate_finder", "mixed", "gradient_accumulation")
+        later = ("memory_format", "learning_rate_finder", "mixed", "gradient_accumulation",
+                 "max_batches")  # fmt: skip
         fields = [f.name for f in dataclasses.fields(cls) if f.name not in later]
         layout = data.get("memory_format", CONTIGUOUS)
         finder = data.get("learning_rate_finder")
         found = LearningRateFinderResult.from_plain(finder) if finder is not None else None
         return cls(**{name: data[name] for name in fields}, memory_format=layout,
                    learning_rate_finder=found, mixed=bool(data.get("mixed", False)),
-                   gradient_accumulation=int(data.get("gradient_accumulation", 1)))  # fmt: skip
+                   gradient_accumulation=int(data.get("gradient_accumulation", 1)),
+                   max_batches=data.get("max_batches"))  # fmt: skip
 
 
 def _own_batch_size(source: BatchSource) -> int | None:
@@ -419,7 +424,7 @@ def _with_loss(
         net.train()
         length = Length(choices.max_rounds, choices.time_goal, choices.total_steps,
                          choices.rounds_time_target, choices.threads,
-                         choices.memory_format, choices.mixed)  # fmt: skip
+                         choices.memory_format, choices.mixed, choices.max_batches)  # fmt: skip
         autocast = _with_chosen_mixed(autocast, length, opts)
         if choices.gradient_accumulation != opts.method.gradient_accumulation:  # memory goal's
             method = dataclasses.replace(
@@ -455,6 +460,7 @@ def _with_loss(
         length.memory_format,
         finder,
         _segments(net, opts),
+        max_batches=length.max_batches,
     )
 
 

@@ -87,6 +87,7 @@ class Length:
     threads: int
     memory_format: str = CONTIGUOUS
     mixed: bool = False  # "auto" chose bfloat16 autocast (prepare_precision)
+    max_batches: int | None = None  # automatic length in batches (auto.choose_batches)
 
 
 def twin_plan(
@@ -162,6 +163,7 @@ def plan_length(
     total_steps: int | None = max_rounds * per_round if max_rounds and per_round else None
     needs_timing = max_rounds is None and (time_goal is None or opts.method.schedule is not None)
     rounds_time_target: float | None = None
+    max_batches: int | None = None
     threads = torch.get_num_threads()
     seconds = 0.0
     layout = CHANNELS_LAST if opts.memory_format == CHANNELS_LAST else CONTIGUOUS
@@ -198,6 +200,11 @@ def plan_length(
             total_steps = max_rounds * per_round
             if opts.method.schedule is None:  # a schedule's length must not move under it
                 rounds_time_target = auto.TARGET_TRAINING_SECONDS
+            else:  # planned once: a few rounds' length is better counted in batches
+                max_batches = auto.choose_batches(seconds_per_batch=seconds,
+                                                  batches_per_round=per_round)  # fmt: skip
+                if max_batches is not None:
+                    max_rounds, total_steps = math.ceil(max_batches / per_round), max_batches
         else:
             total_steps = max(1, math.ceil(time_goal / seconds))
     elif needs_timing:
@@ -206,4 +213,5 @@ def plan_length(
         total_steps = min(total_steps or math.inf, max_rounds * per_round)  # type: ignore[assignment]
     # gradient accumulation (issue 14): a schedule counts updates, one per group of batches
     total_steps = planned_updates(total_steps, per_round, opts.method.gradient_accumulation)
-    return Length(max_rounds, time_goal, total_steps, rounds_time_target, threads, layout, mixed)
+    return Length(max_rounds, time_goal, total_steps, rounds_time_target, threads, layout, mixed,
+                  max_batches)  # fmt: skip

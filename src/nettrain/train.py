@@ -451,6 +451,7 @@ def _train_with(
             checkpoints=checkpointer,
             finish_round=round_end,
             agreement=Agreement(world) if world is not None else None,
+            max_batches=session.max_batches,
         )
         try:
             run(state, plan, clock)

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_AUTO_ROUNDS",
     "TARGET_TRAINING_SECONDS",
     "choose_batch_size",
+    "choose_batches",
     "choose_rounds",
 ]
 
@@ -34,6 +35,7 @@ MAX_AUTO_BATCH_SIZE = 64
 MAX_AUTO_ROUNDS = 10_000
 TARGET_TRAINING_SECONDS = 20.0
 MAX_SECONDS_PER_BATCH = 2.0
+WHOLE_ROUNDS_FROM = 4  # fewer automatic rounds than this are counted in batches (a schedule's)
 MIN_MEMORY_TARGET = 100 * 2**20
 MEMORY_FRACTION = {"cpu": 0.8, "cuda": 0.9}
 
@@ -85,6 +87,25 @@ def choose_batch_size(
     if num_examples is not None:
         n = min(n, num_examples)
     return max(1, n)
+
+
+def choose_batches(*, seconds_per_batch: float, batches_per_round: int) -> int | None:
+    """An automatic length in batches, for a run whose schedule is planned over its length:
+    ``round(20 / t)`` batches (at least one round) when that is under
+    :data:`WHOLE_ROUNDS_FROM` rounds and not a whole number of them; None otherwise (whole
+    rounds are then within ~12% of 20 s, and the run stops at a round's end).
+
+    >>> choose_batches(seconds_per_batch=0.015, batches_per_round=938)  # 1.42 rounds of 14 s
+    1333
+    >>> choose_batches(seconds_per_batch=0.001, batches_per_round=938) is None  # 21 rounds
+    True
+    """
+    if seconds_per_batch <= 0 or batches_per_round < 1:
+        return None
+    batches = max(batches_per_round, math.floor(TARGET_TRAINING_SECONDS / seconds_per_batch + 0.5))
+    if batches >= WHOLE_ROUNDS_FROM * batches_per_round or batches % batches_per_round == 0:
+        return None
+    return batches
 
 
 def choose_rounds(*, seconds_per_batch: float, batches_per_round: int) -> int:
