@@ -94,6 +94,9 @@ def test_two_processes_train_to_the_weights_of_one(dtype, tolerance):
     torch.testing.assert_close(
         shared["validation_loss_list"], alone["validation_loss_list"], rtol=1e-5, atol=1e-6
     )
+    # each rank validated its part of each validation batch: the merged counts are exact
+    assert (shared["validation_measurements_lists"]["error_rate"]
+            == alone["validation_measurements_lists"]["error_rate"])  # fmt: skip
     # the best net and the stopping criterion decided alike
     assert shared["best_validation_round"] == alone["best_validation_round"]
     assert shared["reason_training_stopped"] == alone["reason_training_stopped"]

@@ -244,8 +244,8 @@ class Monitor:
         agreement: Agreement | None = None,
     ) -> None:
         self.net, self.inputs, self.plan = net, inputs, plan
-        # several processes: each rank measures its share of the round's batches, merged at the
-        # round's end; validation runs on every rank over the whole set, so it needs nothing
+        # several processes: each rank measures its share of the round's batches and of each
+        # validation batch, merged over the ranks at the round's end and after each validation
         self.agreement = agreement
         # class weights shape training only; a weight column weighs validation examples too
         self.validation_plan = plan.for_validation()
@@ -407,8 +407,13 @@ class Monitor:
         was_training = self.net.training
         self.net.eval()
         on_device = self.validation is not None and self.validation.source.on_device
+        agreement = self.agreement
         with torch.inference_mode():
-            for batch in self._batches():
+            for whole in self._batches():
+                # several processes: each rank evaluates its part of every batch, merged below
+                batch = whole if agreement is None else agreement.share(whole)
+                if not batch:
+                    continue
                 if not on_device:
                     batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
                 outputs = self._forward(batch)
@@ -417,6 +422,10 @@ class Monitor:
                 if ports is not None:
                     ports.add(outputs, batch)
         self.net.train(was_training)
+        if agreement is not None:
+            agreement.merge_round(stats)
+            if ports is not None:
+                ports.sums, ports.count = agreement.merge_sums(ports.sums, ports.count)
         values = stats.result()
         if ports is not None:
             values.update(ports.result())

@@ -12,7 +12,8 @@ rank:
 
 At the end of each round the same is done once more (rank 0's clock and any stop asked since
 the last batch), and the round's training measurements are merged over the ranks
-(:func:`~nettrain.measure.accumulator.merge_states`).
+(:func:`~nettrain.measure.accumulator.merge_states`). Validation too: each rank evaluates its
+part of every validation batch (:meth:`Agreement.share`), and the sums are merged.
 
 Example:
     >>> import torch
@@ -25,12 +26,14 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..measure.accumulator import Accumulator, merge_states
+from .sharding import share_sizes
 from .world import World
 
 __all__ = ["STOPS", "Agreement"]
@@ -79,6 +82,15 @@ class Agreement:
         clock = elapsed if self.world.is_main else 0.0
         clock, *flags = self.world.sum([clock, *_flags(stop)])
         return clock, _stop(flags)
+
+    def share(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor] | None:
+        """This rank's contiguous part of ``batch`` (None when it is empty)."""
+        examples = len(next(iter(batch.values())))
+        shares = share_sizes(examples, self.world.size)
+        offset, mine = sum(shares[: self.world.rank]), shares[self.world.rank]
+        if mine == 0:
+            return None
+        return {name: column[offset : offset + mine] for name, column in batch.items()}
 
     def merge_round(self, stats: Accumulator) -> None:
         """Make ``stats`` (this rank's round measurements) hold what all ranks saw."""
